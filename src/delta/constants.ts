@@ -1,0 +1,64 @@
+/**
+ * Limits and format constants of the delta engine. Every length, count and index read from a
+ * signature or delta is checked against these before it is used.
+ */
+
+/** Smallest block: rsync's floor, used for every file up to BLOCK_SQRT_THRESHOLD bytes. */
+export const MIN_BLOCK_LENGTH = 700;
+/** Largest block chosen by the sqrt rule (rsync's MAX_BLOCK_SIZE). */
+export const MAX_BLOCK_LENGTH = 128 * 1024;
+/** Files up to this size use MIN_BLOCK_LENGTH (700 * 700). */
+export const BLOCK_SQRT_THRESHOLD = MIN_BLOCK_LENGTH * MIN_BLOCK_LENGTH;
+/** Block length when the input size is unknown (a pipe): librsync's default is 2 KiB; ours is a middle ground. */
+export const DEFAULT_STREAM_BLOCK_LENGTH = 8 * 1024;
+/** Bounds accepted from a signature or delta header (wider than what we choose, narrower than what would hurt). */
+export const BLOCK_LENGTH_LIMITS = { min: 64, max: 1024 * 1024 } as const;
+
+/** Full length of the per-block strong hash (seeded xxh128). */
+export const STRONG_HASH_FULL_LENGTH = 16;
+/** Shortest truncated strong hash we produce or accept (rsync's SHORT_SUM_LENGTH). */
+export const STRONG_HASH_MIN_LENGTH = 2;
+/** Bits of confidence added by rsync's formula for the truncated strong hash (BLOCKSUM_BIAS). */
+export const STRONG_HASH_BIAS_BITS = 10;
+/** Length of the per-transfer seed of the strong block hash. */
+export const SEED_LENGTH = 8;
+
+/** Most blocks a signature may describe: 2^23 blocks of 128 KiB is 1 TiB. */
+export const MAX_SIGNATURE_BLOCKS = 1 << 23;
+/** Block records per chunk of an encoded signature. */
+export const SIGNATURE_CHUNK_RECORDS = 4096;
+/** Largest file length a signature or delta may claim (JavaScript numbers stay exact below 2^53). */
+export const MAX_FILE_LENGTH = Number.MAX_SAFE_INTEGER;
+
+/** Largest literal carried by one delta instruction. */
+export const MAX_LITERAL_LENGTH = 1024 * 1024;
+/** Longest varint accepted: 8 bytes hold 56 bits, enough for any safe integer. */
+export const MAX_VARINT_BYTES = 8;
+
+/** Candidates examined per weak-hash lookup (rsync 3.5 caps its chain walk at 1024 too). */
+export const MAX_CHAIN_WALK = 1024;
+/**
+ * Strong hashes computed for weak matches that turned out false, before delta gives up matching and
+ * sends the rest as literal data: a fixed allowance plus one per FALSE_MATCH_BYTES_PER_CREDIT bytes
+ * scanned. Honest data sees about blocks/2^32 false matches per byte; a crafted signature cannot
+ * make delta cost more than sending the file whole.
+ */
+export const FALSE_MATCH_ALLOWANCE = 4096;
+export const FALSE_MATCH_BYTES_PER_CREDIT = 4096;
+
+/** Bytes read from a file or stream at a time. */
+export const IO_CHUNK_LENGTH = 1024 * 1024;
+/** Encoded output is yielded in pieces of about this size. */
+export const OUTPUT_CHUNK_LENGTH = 256 * 1024;
+
+export const SIGNATURE_MAGIC = 0x4d534947; // "MSIG"
+export const DELTA_MAGIC = 0x4d444c54; // "MDLT"
+export const FORMAT_VERSION = 1;
+
+/** Instruction tags of the delta format. */
+export const OP_END = 0x00;
+export const OP_COPY = 0x01;
+export const OP_LITERAL = 0x02;
+
+/** Length of the content hash carried at the end of a delta. */
+export const CONTENT_HASH_LENGTH = 32;

@@ -1,0 +1,291 @@
+import { BlockIndex, prefilterBytes, strongEquals } from './block-index.js';
+import { ByteWriter } from './byte-reader.js';
+import {
+  DELTA_MAGIC,
+  FALSE_MATCH_ALLOWANCE,
+  FALSE_MATCH_BYTES_PER_CREDIT,
+  FORMAT_VERSION,
+  IO_CHUNK_LENGTH,
+  MAX_CHAIN_WALK,
+  MAX_LITERAL_LENGTH,
+  OP_COPY,
+  OP_END,
+  OP_LITERAL,
+  OUTPUT_CHUNK_LENGTH,
+} from './constants.js';
+import type { Signature } from './signature.js';
+import { SeededHash } from './strong-hash.js';
+import { Kernel, KERNEL_SCRATCH_BYTES } from './wasm-kernel.js';
+
+/**
+ * The delta format: how to rebuild the new file from the basis a signature described.
+ *
+ *   header   "MDLT" | version u8 | 0 u8 | 0 u16 | blockLength u32 | seed 8 bytes | basisLength u64
+ *   ops      0x01 COPY    startBlock varint | blockCount varint     (blocks of the basis, in order)
+ *            0x02 LITERAL length varint (1..1 MiB) | bytes
+ *            0x00 END     fileLength varint | xxh128 of the new file, seeded (16 bytes)
+ * A run of adjacent matched blocks is one COPY, so an unchanged file costs a few bytes.
+ */
+export const DELTA_HEADER_LENGTH = 28;
+
+/** Bytes of new data the delta window holds beside one block. */
+const WINDOW_DATA_LENGTH = 2 * IO_CHUNK_LENGTH;
+
+export interface DeltaStats {
+  fileLength: number;
+  literalBytes: number;
+  copiedBytes: number;
+  /** Strong hashes computed over windows of the new file (each costs a block's worth of hashing). */
+  strongHashes: number;
+  /** Positions where a weak hash matched but no strong hash did. */
+  falseMatches: number;
+  /** True when false matches ran over budget and the rest of the file went out as literal data. */
+  gaveUp: boolean;
+}
+
+export function newDeltaStats(): DeltaStats {
+  return { fileLength: 0, literalBytes: 0, copiedBytes: 0, strongHashes: 0, falseMatches: 0, gaveUp: false };
+}
+
+export function encodeDeltaHeader(signature: Signature): Uint8Array {
+  const header = new Uint8Array(DELTA_HEADER_LENGTH);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, DELTA_MAGIC);
+  header[4] = FORMAT_VERSION;
+  view.setUint32(8, signature.blockLength);
+  header.set(signature.seed, 12);
+  view.setUint32(20, Math.floor(signature.fileLength / 2 ** 32));
+  view.setUint32(24, signature.fileLength >>> 0);
+  return header;
+}
+
+/**
+ * The matching half of delta, synchronous so the JIT can optimise it: it owns a window of the new
+ * file (in the WebAssembly kernel's memory, beside the prefilter) and turns it into COPY and LITERAL
+ * instructions, returning whenever it needs more input or has a chunk of output ready.
+ *
+ * At each position the weak hash goes through a bitset prefilter; only then are candidates compared,
+ * and a strong hash of the window is computed only if some weak hash is equal. After a match the
+ * block that follows it is tried first, so runs of unchanged blocks become single COPY instructions.
+ */
+class DeltaMatcher {
+  readonly window: Uint8Array;
+  /** Valid bytes in the window. */
+  filled = 0;
+  /** File offset of window[0]. */
+  private base = 0;
+  /** Start of the candidate block in the window. */
+  private pos = 0;
+  /** Start of data not yet covered by a COPY or LITERAL. */
+  private litStart = 0;
+  private runStart = 0;
+  private runLength = 0;
+  private hash = 0;
+  private hashValid = false;
+  private lastMatch = -1;
+  private matching: boolean;
+  private strongAt = -1;
+  private strongValue: Uint8Array = new Uint8Array(0);
+  private readonly found = new Int32Array(MAX_CHAIN_WALK);
+  private readonly index: BlockIndex;
+  private readonly kernel: Kernel;
+  /** Kernel addresses of the prefilter and of window[0]. */
+  private readonly bitsAt = KERNEL_SCRATCH_BYTES;
+  private readonly windowAt: number;
+  private readonly fullBlocks: number;
+  private readonly tailLength: number;
+
+  constructor(
+    private readonly signature: Signature,
+    private readonly blockHash: SeededHash,
+    private readonly out: ByteWriter,
+    private readonly stats: DeltaStats,
+  ) {
+    const B = signature.blockLength;
+    this.fullBlocks = Math.floor(signature.fileLength / B);
+    this.tailLength = signature.fileLength - this.fullBlocks * B;
+    const bitsLength = prefilterBytes(this.fullBlocks);
+    this.windowAt = this.bitsAt + bitsLength;
+    this.kernel = new Kernel(bitsLength + B + WINDOW_DATA_LENGTH);
+    this.kernel.setScanWindow(B);
+    this.index = new BlockIndex(signature, this.fullBlocks, this.kernel.bytes.subarray(this.bitsAt, this.windowAt));
+    this.matching = this.fullBlocks > 0;
+    this.window = this.kernel.bytes.subarray(this.windowAt, this.windowAt + B + WINDOW_DATA_LENGTH);
+  }
+
+  /** Room left at the end of the window, after moving unconsumed data to the front. */
+  makeRoom(): number {
+    this.flushLiteral();
+    const { pos } = this;
+    if (pos > 0) {
+      this.window.copyWithin(0, pos, this.filled);
+      this.base += pos;
+      this.filled -= pos;
+      this.litStart -= pos;
+      this.pos = 0;
+    }
+    return this.window.length - this.filled;
+  }
+
+  /**
+   * Matches as far as the data allows. Returns true when it stopped for more input (or, at the end of
+   * the input, because everything is consumed), false when output is ready to be taken.
+   */
+  scan(endOfInput: boolean): boolean {
+    const B = this.signature.blockLength;
+    const S = this.signature.strongLength;
+    const { weak: weaks, strong: strongs } = this.signature;
+    const { bits, bitShift } = this.index;
+    const { out, kernel, windowAt, bitsAt } = this;
+    for (;;) {
+      if (out.length >= OUTPUT_CHUNK_LENGTH) return false;
+      const available = this.filled - this.pos;
+      if (!endOfInput && available <= B) return true;
+      if (available < B) return true;
+      if (!this.matching) {
+        this.pos = this.filled;
+        continue;
+      }
+      if (!this.hashValid) {
+        this.hash = kernel.weak(windowAt + this.pos, windowAt + this.pos + B);
+        this.hashValid = true;
+        const next = this.lastMatch + 1;
+        if (this.lastMatch >= 0 && next < this.fullBlocks && weaks[next] === this.hash) {
+          if (strongEquals(strongs, next * S, this.strongOfWindow(), S)) {
+            this.onMatch(next, B);
+            continue;
+          }
+        }
+      }
+      const bit = this.hash >>> bitShift;
+      if ((bits[bit >>> 3] & (1 << (bit & 7))) !== 0) {
+        const count = this.index.candidates(this.hash, this.found);
+        if (count > 0) {
+          const strong = this.strongOfWindow();
+          let match = -1;
+          for (let c = 0; c < count && match < 0; c++) {
+            if (strongEquals(strongs, this.found[c] * S, strong, S)) match = this.found[c];
+          }
+          if (match >= 0) {
+            this.onMatch(match, B);
+            continue;
+          }
+          const budget = FALSE_MATCH_ALLOWANCE + (this.base + this.pos) / FALSE_MATCH_BYTES_PER_CREDIT;
+          if (++this.stats.falseMatches > budget) {
+            this.matching = false;
+            this.stats.gaveUp = true;
+            continue;
+          }
+        }
+      }
+      if (available === B) return true; // end of input: no byte left to roll in
+      const stop = Math.min(this.filled - B, this.litStart + MAX_LITERAL_LENGTH);
+      this.pos = kernel.scan(windowAt + this.pos, windowAt + stop, B, this.hash, bitsAt, bitShift) - windowAt;
+      this.hash = kernel.scannedHash;
+      if (this.pos - this.litStart >= MAX_LITERAL_LENGTH) this.flushLiteral();
+    }
+  }
+
+  /** After the last scan: matches the basis's short last block at the very end, then ends the delta. */
+  finish(fileHash: Uint8Array): void {
+    const { tailLength, fullBlocks, window, filled } = this;
+    const { weak: weaks, strong: strongs, strongLength: S } = this.signature;
+    if (!this.stats.gaveUp && tailLength > 0 && filled - this.pos >= tailLength) {
+      const start = filled - tailLength;
+      if (weaks[fullBlocks] === this.kernel.weak(this.windowAt + start, this.windowAt + filled)) {
+        this.stats.strongHashes++;
+        if (strongEquals(strongs, fullBlocks * S, this.blockHash.digest(window, start, filled), S)) {
+          this.pos = start;
+          this.onMatch(fullBlocks, tailLength);
+        }
+      }
+    }
+    this.pos = filled;
+    this.flushLiteral();
+    this.flushRun();
+    this.out.u8(OP_END);
+    this.out.varint(this.stats.fileLength);
+    this.out.bytes(fileHash);
+  }
+
+  private strongOfWindow(): Uint8Array {
+    const at = this.base + this.pos;
+    if (this.strongAt !== at) {
+      this.stats.strongHashes++;
+      this.strongValue = this.blockHash.digest(this.window, this.pos, this.pos + this.signature.blockLength);
+      this.strongAt = at;
+    }
+    return this.strongValue;
+  }
+
+  private onMatch(block: number, length: number): void {
+    this.flushLiteral();
+    if (this.runLength > 0 && this.runStart + this.runLength === block) {
+      this.runLength++;
+    } else {
+      this.flushRun();
+      this.runStart = block;
+      this.runLength = 1;
+    }
+    this.pos += length;
+    this.litStart = this.pos;
+    this.hashValid = false;
+    this.lastMatch = block;
+  }
+
+  private flushRun(): void {
+    if (this.runLength === 0) return;
+    const B = this.signature.blockLength;
+    this.out.u8(OP_COPY);
+    this.out.varint(this.runStart);
+    this.out.varint(this.runLength);
+    this.stats.copiedBytes += Math.min((this.runStart + this.runLength) * B, this.signature.fileLength) - this.runStart * B;
+    this.runLength = 0;
+  }
+
+  private flushLiteral(): void {
+    const { pos, litStart } = this;
+    if (pos <= litStart) return;
+    this.flushRun();
+    for (let start = litStart; start < pos; start += MAX_LITERAL_LENGTH) {
+      const end = Math.min(pos, start + MAX_LITERAL_LENGTH);
+      this.out.u8(OP_LITERAL);
+      this.out.varint(end - start);
+      this.out.bytes(this.window.subarray(start, end));
+    }
+    this.stats.literalBytes += pos - litStart;
+    this.litStart = pos;
+  }
+}
+
+/**
+ * Streams the delta that turns the basis described by `signature` into `source`. Memory: the
+ * signature, its index, and a window of one block plus 2 MiB.
+ */
+export async function* encodeDelta(
+  signature: Signature,
+  source: AsyncIterable<Uint8Array>,
+  stats: DeltaStats = newDeltaStats(),
+): AsyncGenerator<Uint8Array> {
+  const fileHash = await SeededHash.create(signature.seed);
+  fileHash.begin();
+  const out = new ByteWriter(OUTPUT_CHUNK_LENGTH + MAX_LITERAL_LENGTH + 64);
+  out.bytes(encodeDeltaHeader(signature));
+  const matcher = new DeltaMatcher(signature, await SeededHash.create(signature.seed), out, stats);
+
+  for await (const chunk of source) {
+    fileHash.update(chunk);
+    stats.fileLength += chunk.length;
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(chunk.length - at, matcher.makeRoom());
+      matcher.window.set(chunk.subarray(at, at + take), matcher.filled);
+      matcher.filled += take;
+      at += take;
+      if (matcher.filled < matcher.window.length) break;
+      while (!matcher.scan(false)) yield out.take();
+    }
+  }
+  while (!matcher.scan(true)) yield out.take();
+  matcher.finish(fileHash.final());
+  yield out.take();
+}

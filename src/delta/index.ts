@@ -1,0 +1,10 @@
+export * from './block-size.js';
+export * from './constants.js';
+export * from './delta.js';
+export * from './errors.js';
+export * from './files.js';
+export * from './patch.js';
+export * from './rebuild.js';
+export * from './rolling-hash.js';
+export * from './signature.js';
+export { SeededHash, newSeed } from './strong-hash.js';

@@ -1,0 +1,3 @@
+import './polyfills.js';
+
+export * as delta from './delta/index.js';

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { blockLengthFor, strongLengthFor } from '../src/delta/index.js';
+import { equalBytes, pseudoRandomBytes, roundTrip } from './helpers.js';
+
+const BLOCK = 700;
+
+async function check(oldBytes: Uint8Array, newBytes: Uint8Array) {
+  const result = await roundTrip(oldBytes, newBytes, { blockLength: BLOCK, strongLength: 16 });
+  assert.ok(equalBytes(result.rebuilt, newBytes), 'rebuilt file differs from the new file');
+  return result;
+}
+
+describe('delta edge cases', () => {
+  const file = pseudoRandomBytes(50_000, 7);
+
+  it('empty old and empty new', async () => {
+    const { delta } = await check(new Uint8Array(0), new Uint8Array(0));
+    assert.ok(delta.length < 64);
+  });
+
+  it('empty old, non-empty new: everything is literal', async () => {
+    const { deltaStats } = await check(new Uint8Array(0), file);
+    assert.equal(deltaStats.literalBytes, file.length);
+  });
+
+  it('non-empty old, empty new', async () => {
+    await check(file, new Uint8Array(0));
+  });
+
+  it('one byte, changed and unchanged', async () => {
+    await check(Uint8Array.of(1), Uint8Array.of(2));
+    const { deltaStats } = await check(Uint8Array.of(1), Uint8Array.of(1));
+    assert.equal(deltaStats.copiedBytes, 1);
+  });
+
+  it('files smaller than one block', async () => {
+    const small = pseudoRandomBytes(BLOCK - 1, 3);
+    const { deltaStats } = await check(small, small);
+    assert.equal(deltaStats.literalBytes, 0, 'an unchanged short file is copied');
+    await check(small, small.slice(0, 300));
+  });
+
+  it('identical files: one COPY, a delta of a few dozen bytes', async () => {
+    const { delta, deltaStats } = await check(file, file);
+    assert.equal(deltaStats.literalBytes, 0);
+    assert.ok(delta.length < 64, `delta of ${delta.length} bytes for an unchanged file`);
+  });
+
+  it('nothing in common: all literal', async () => {
+    const other = pseudoRandomBytes(50_000, 8);
+    const { deltaStats } = await check(file, other);
+    assert.equal(deltaStats.copiedBytes, 0);
+  });
+
+  it('an edit in the first byte and in the last byte costs one block each', async () => {
+    const first = file.slice();
+    first[0] ^= 0xff;
+    assert.equal((await check(file, first)).deltaStats.literalBytes, BLOCK);
+    const last = file.slice();
+    last[last.length - 1] ^= 0xff;
+    const tail = file.length % BLOCK;
+    assert.equal((await check(file, last)).deltaStats.literalBytes, tail);
+  });
+
+  it('a file made of one repeated block copies it as runs', async () => {
+    const zeros = new Uint8Array(100 * BLOCK);
+    const { delta } = await check(zeros, zeros);
+    assert.ok(delta.length < 64, `delta of ${delta.length} bytes for unchanged zeros`);
+  });
+});
+
+describe('block and strong-hash sizes follow rsync', () => {
+  it('700-byte blocks up to 490,000 bytes, then sqrt rounded to 8, capped at 128 KiB', () => {
+    assert.equal(blockLengthFor(0), 700);
+    assert.equal(blockLengthFor(490_000), 700);
+    assert.equal(blockLengthFor(256 * 1024 * 1024), 16384);
+    assert.equal(blockLengthFor(1_000_000), 1000);
+    assert.equal(blockLengthFor(10 * 2 ** 30) % 8, 0);
+    assert.equal(blockLengthFor(2 ** 40), 128 * 1024);
+  });
+
+  it('3 strong bytes for 256 MiB in 16 KiB blocks, as rsync; never below 2 or above 16', () => {
+    assert.equal(strongLengthFor(256 * 1024 * 1024, 16384), 3);
+    assert.equal(strongLengthFor(100, 700), 2);
+    assert.ok(strongLengthFor(2 ** 52, 128 * 1024) <= 16);
+  });
+});
