@@ -46,9 +46,11 @@ export async function* applyDelta(
 ): AsyncGenerator<Uint8Array> {
   const fail = (message: string) => new MalformedDeltaError(`malformed delta: ${message}`);
   const reader = new ByteReader(delta, fail);
-  const header = await reader.bytes(DELTA_HEADER_LENGTH, 'the header');
+  // The magic first, so that any other file is named as such rather than as a short delta.
+  if ((await reader.u32('the magic number')) !== DELTA_MAGIC) throw fail('not a mesh delta (bad magic)');
+  const header = new Uint8Array(DELTA_HEADER_LENGTH);
+  header.set(await reader.bytes(DELTA_HEADER_LENGTH - 4, 'the header'), 4);
   const view = new DataView(header.buffer);
-  if (view.getUint32(0) !== DELTA_MAGIC) throw fail('not a mesh delta (bad magic)');
   if (header[4] !== FORMAT_VERSION) throw fail(`unsupported version ${header[4]} (this mesh reads version ${FORMAT_VERSION})`);
   if (header[5] !== 0 || view.getUint16(6) !== 0) throw fail('reserved header bits are set');
   const blockLength = view.getUint32(8);

@@ -167,9 +167,11 @@ export async function* encodeSignature(
 export async function decodeSignature(source: AsyncIterable<Uint8Array>): Promise<Signature> {
   const fail = (message: string) => new MalformedSignatureError(`malformed signature: ${message}`);
   const reader = new ByteReader(source, fail);
-  const header = await reader.bytes(HEADER_LENGTH, 'the header');
+  // The magic first, so that any other file is named as such rather than as a short signature.
+  if ((await reader.u32('the magic number')) !== SIGNATURE_MAGIC) throw fail('not a mesh signature (bad magic)');
+  const header = new Uint8Array(HEADER_LENGTH);
+  header.set(await reader.bytes(HEADER_LENGTH - 4, 'the header'), 4);
   const view = new DataView(header.buffer);
-  if (view.getUint32(0) !== SIGNATURE_MAGIC) throw fail('not a mesh signature (bad magic)');
   if (header[4] !== FORMAT_VERSION) throw fail(`unsupported version ${header[4]} (this mesh reads version ${FORMAT_VERSION})`);
   const strongLength = header[5];
   if (strongLength < STRONG_HASH_MIN_LENGTH || strongLength > STRONG_HASH_FULL_LENGTH) {
