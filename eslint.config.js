@@ -8,7 +8,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
@@ -23,4 +26,6 @@ export default tseslint.config(
       ],
     },
   },
+  // Plain JavaScript helpers (the bench's engine process) are linted without type information.
+  { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

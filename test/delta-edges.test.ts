@@ -63,6 +63,17 @@ describe('delta edge cases', () => {
     assert.equal((await check(file, last)).deltaStats.literalBytes, tail);
   });
 
+  it('short pieces and long copies come out in order', async () => {
+    // A short COPY and a literal (gathered into one write) followed by a COPY of megabytes.
+    const big = pseudoRandomBytes(3 * 1024 * 1024, 11);
+    const changed = new Uint8Array(Buffer.concat([big.subarray(0, 2000), Uint8Array.of(1), big.subarray(2000)]));
+    await check(big, changed);
+    const scattered = big.slice();
+    // Runs of ~700 KB between edits: one piece each, larger than half a write buffer.
+    for (let at = 0; at < scattered.length; at += 700_000) scattered[at] ^= 1;
+    await check(big, scattered);
+  });
+
   it('a file made of one repeated block copies it as runs', async () => {
     const zeros = new Uint8Array(100 * BLOCK);
     const { delta } = await check(zeros, zeros);

@@ -25,19 +25,31 @@ const STDIO = '-';
 interface OutputOptions {
   force?: boolean;
   stats?: boolean;
+  fsync?: boolean;
 }
 
 function input(path: string): AsyncIterable<Uint8Array> {
   return path === STDIO ? (process.stdin as AsyncIterable<Uint8Array>) : readFileChunks(path);
 }
 
-/** Writes to stdout, or atomically to a file (never a half-written file under the real name). */
+/**
+ * Writes to stdout, or atomically to a file (never a half-written file under the real name). Like
+ * rdiff and rsync it leaves flushing to the disk to the system unless asked (--fsync).
+ */
 async function output(path: string, chunks: AsyncIterable<Uint8Array>, options: OutputOptions): Promise<void> {
   if (path === STDIO) {
     await pipeline(Readable.from(chunks, { objectMode: false }), process.stdout as Writable);
     return;
   }
-  await writeFileAtomic(path, chunks, { exclusive: options.force !== true });
+  await writeFileAtomic(path, chunks, { exclusive: options.force !== true, sync: options.fsync === true });
+}
+
+/** The options every rdiff command that writes a file shares. */
+function outputOptions(command: Command, what: string): Command {
+  return command
+    .option('-f, --force', `replace ${what} if it exists`)
+    .option('--fsync', `flush ${what} to the disk before finishing (survives a power cut)`)
+    .option('-s, --stats', 'print statistics on stderr');
 }
 
 function onlyOneStdin(...paths: string[]): void {
@@ -61,8 +73,7 @@ export function registerRdiff(program: Command): void {
     .command('rdiff')
     .description('compute and apply rsync-style signatures and deltas between files (- is stdin/stdout)');
 
-  rdiff
-    .command('signature')
+  outputOptions(rdiff.command('signature'), 'SIG')
     .description('write the signature of OLD to SIG')
     .argument('<old>', 'basis file, or - for stdin')
     .argument('<sig>', 'signature to write, or - for stdout')
@@ -70,8 +81,6 @@ export function registerRdiff(program: Command): void {
     .option('-S, --sum-size <bytes>', 'bytes of strong hash per block, 2 to 16 (default: from the file length)', (v) =>
       parseInteger(v, '--sum-size'),
     )
-    .option('-f, --force', 'replace SIG if it exists')
-    .option('-s, --stats', 'print statistics on stderr')
     .action(async (old: string, sig: string, options: OutputOptions & { blockSize?: number; sumSize?: number }) => {
       const sizing: SignatureOptions = signatureOptionsFor(await fileLength(old));
       if (options.blockSize !== undefined) sizing.blockLength = options.blockSize;
@@ -85,14 +94,11 @@ export function registerRdiff(program: Command): void {
       report(options, `signature: blocks of ${sizing.blockLength} bytes, ${sizing.strongLength}-byte strong hashes`);
     });
 
-  rdiff
-    .command('delta')
+  outputOptions(rdiff.command('delta'), 'DELTA')
     .description('write to DELTA how to turn the file SIG describes into NEW')
     .argument('<sig>', 'signature of the basis, or - for stdin')
     .argument('<new>', 'new file, or - for stdin')
     .argument('<delta>', 'delta to write, or - for stdout')
-    .option('-f, --force', 'replace DELTA if it exists')
-    .option('-s, --stats', 'print statistics on stderr')
     .action(async (sigPath: string, newPath: string, deltaPath: string, options: OutputOptions) => {
       onlyOneStdin(sigPath, newPath);
       const signature = await decodeSignature(input(sigPath));
@@ -105,14 +111,11 @@ export function registerRdiff(program: Command): void {
       );
     });
 
-  rdiff
-    .command('patch')
+  outputOptions(rdiff.command('patch'), 'OUT')
     .description('rebuild NEW from OLD and DELTA into OUT; OUT is written only if the result verifies')
     .argument('<old>', 'the basis the signature was made from (a file)')
     .argument('<delta>', 'delta, or - for stdin')
     .argument('<out>', 'file to write, or - for stdout')
-    .option('-f, --force', 'replace OUT if it exists')
-    .option('-s, --stats', 'print statistics on stderr')
     .action(async (oldPath: string, deltaPath: string, outPath: string, options: OutputOptions) => {
       if (oldPath === STDIO) throw new CliError('patch needs the basis as a file it can seek in, not stdin', EXIT_USAGE);
       await fileLength(oldPath);

@@ -24,6 +24,9 @@ export interface Basis {
   read(target: Uint8Array, position: number): Promise<number>;
 }
 
+/** Output bytes queued ahead of the consumer (basis reads in flight, literals parsed). */
+const MAX_BYTES_IN_FLIGHT = 4 * IO_CHUNK_LENGTH;
+
 export interface PatchStats {
   fileLength: number;
   literalBytes: number;
@@ -70,7 +73,8 @@ export async function* applyDelta(
   fileHash.begin();
 
   const readBasis = async (position: number, length: number): Promise<Uint8Array> => {
-    const piece = new Uint8Array(length);
+    // Not zero-filled: every byte is read into, or we throw.
+    const piece = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
       const n = await basis.read(piece.subarray(got), position + got);
@@ -80,7 +84,26 @@ export async function* applyDelta(
     return piece;
   };
 
-  for (;;) {
+  // Output pieces in order: basis reads still in flight, or literal bytes already here. Instructions
+  // are parsed ahead until MAX_BYTES_IN_FLIGHT are queued, so reads of the next COPY overlap the
+  // hashing and writing of this one (a 1% edit makes hundreds of short COPY runs).
+  const queue: { piece: Promise<Uint8Array>; length: number }[] = [];
+  let queuedBytes = 0;
+  let copyAt = 0;
+  let copyTo = 0;
+  let ended = false;
+  let promisedLength = 0;
+  let promisedHash: Uint8Array = new Uint8Array(0);
+  const enqueue = (piece: Promise<Uint8Array>, length: number) => {
+    // A read still in flight when the consumer stops early must not become an unhandled rejection.
+    piece.catch(() => undefined);
+    queue.push({ piece, length });
+    queuedBytes += length;
+    if (stats.fileLength + queuedBytes > MAX_FILE_LENGTH) throw fail('output too long');
+  };
+
+  /** Parses one instruction; COPY only sets the range that `fill` then reads piece by piece. */
+  const parse = async (): Promise<void> => {
     const op = await reader.u8('an instruction');
     if (op === OP_COPY) {
       const start = await reader.varint('a copy start');
@@ -89,44 +112,69 @@ export async function* applyDelta(
       if (start >= basisBlocks || count > basisBlocks - start) {
         throw fail(`copy of blocks ${start}..${start + count - 1} but the basis has ${basisBlocks}`);
       }
-      const from = start * blockLength;
-      const to = Math.min((start + count) * blockLength, basisLength);
-      if (stats.fileLength + (to - from) > MAX_FILE_LENGTH) throw fail('output too long');
-      // Read the next piece while the current one is hashed and written.
-      let next = readBasis(from, Math.min(IO_CHUNK_LENGTH, to - from));
-      for (let at = from; at < to; ) {
-        const piece = await next;
-        at += piece.length;
-        if (at < to) next = readBasis(at, Math.min(IO_CHUNK_LENGTH, to - at));
-        fileHash.update(piece);
-        stats.fileLength += piece.length;
-        stats.copiedBytes += piece.length;
-        yield piece;
-      }
+      copyAt = start * blockLength;
+      copyTo = Math.min((start + count) * blockLength, basisLength);
     } else if (op === OP_LITERAL) {
       const length = await reader.varint('a literal length');
       if (length === 0 || length > MAX_LITERAL_LENGTH) throw fail(`literal of ${length} bytes (1..${MAX_LITERAL_LENGTH})`);
-      if (stats.fileLength + length > MAX_FILE_LENGTH) throw fail('output too long');
-      for await (const piece of reader.views(length, 'literal data')) {
-        fileHash.update(piece);
-        stats.fileLength += piece.length;
-        stats.literalBytes += piece.length;
-        yield piece;
-      }
+      enqueue(Promise.resolve(await reader.bytes(length, 'literal data')), length);
+      stats.literalBytes += length;
     } else if (op === OP_END) {
-      const fileLength = await reader.varint('the file length');
-      const expected = await reader.bytes(STRONG_HASH_FULL_LENGTH, 'the file hash');
+      promisedLength = await reader.varint('the file length');
+      promisedHash = await reader.bytes(STRONG_HASH_FULL_LENGTH, 'the file hash');
       await reader.expectEnd('delta');
-      if (fileLength !== stats.fileLength) {
-        throw new VerificationError(`the delta promised ${fileLength} bytes but rebuilt ${stats.fileLength}`);
-      }
-      const actual = fileHash.final();
-      if (!actual.every((byte, i) => byte === expected[i])) {
-        throw new VerificationError('the rebuilt file does not match the hash of the new file');
-      }
-      return;
+      ended = true;
     } else {
       throw fail(`unknown instruction 0x${op.toString(16).padStart(2, '0')} at byte ${reader.position - 1}`);
     }
+  };
+
+  const fill = async (): Promise<void> => {
+    while (queuedBytes < MAX_BYTES_IN_FLIGHT) {
+      if (copyAt < copyTo) {
+        const length = Math.min(IO_CHUNK_LENGTH, copyTo - copyAt);
+        enqueue(readBasis(copyAt, length), length);
+        stats.copiedBytes += length;
+        copyAt += length;
+      } else if (ended) {
+        return;
+      } else {
+        await parse();
+      }
+    }
+  };
+
+  // Small pieces (short COPY runs, literals) are gathered into one buffer: a write per piece would
+  // cost a system call per few KiB, which is most of the time of patching a scattered edit.
+  let gather = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
+  let gathered = 0;
+  for (;;) {
+    await fill();
+    const next = queue.shift();
+    if (next === undefined) break;
+    queuedBytes -= next.length;
+    const piece = await next.piece;
+    fileHash.update(piece);
+    stats.fileLength += piece.length;
+    const large = piece.length >= IO_CHUNK_LENGTH / 2;
+    if (gathered > 0 && (large || gathered + piece.length > gather.length)) {
+      yield gather.subarray(0, gathered);
+      gather = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
+      gathered = 0;
+    }
+    if (large) {
+      yield piece;
+    } else {
+      gather.set(piece, gathered);
+      gathered += piece.length;
+    }
+  }
+  if (gathered > 0) yield gather.subarray(0, gathered);
+  if (promisedLength !== stats.fileLength) {
+    throw new VerificationError(`the delta promised ${promisedLength} bytes but rebuilt ${stats.fileLength}`);
+  }
+  const actual = fileHash.final();
+  if (!actual.every((byte, i) => byte === promisedHash[i])) {
+    throw new VerificationError('the rebuilt file does not match the hash of the new file');
   }
 }

