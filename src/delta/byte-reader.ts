@@ -48,7 +48,8 @@ export class ByteReader {
 
   /** Exactly `length` bytes, copied into one new array. The caller has bounded `length`. */
   async bytes(length: number, what: string): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
+    // Not zero-filled: every byte is copied into, or we throw.
+    const out = Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
       if (!(await this.fill())) throw this.truncated(what);
@@ -90,8 +91,8 @@ export class ByteReader {
   }
 
   /**
-   * Yields exactly `length` bytes as views of the input chunks (no copy). A view is valid only
-   * until the next read; callers consume it at once.
+   * Yields exactly `length` bytes as views of the input chunks (no copy). Sources hand out fresh
+   * buffers, so a view stays valid after later reads.
    */
   async *views(length: number, what: string): AsyncGenerator<Uint8Array> {
     let left = length;
@@ -118,14 +119,14 @@ export class ByteWriter {
   length = 0;
 
   constructor(private readonly initialCapacity = 1024) {
-    this.buffer = new Uint8Array(initialCapacity);
+    this.buffer = Buffer.allocUnsafe(initialCapacity);
   }
 
   private reserve(extra: number): void {
     if (this.length + extra <= this.buffer.length) return;
     let capacity = this.buffer.length * 2;
     while (capacity < this.length + extra) capacity *= 2;
-    const next = new Uint8Array(capacity);
+    const next = Buffer.allocUnsafe(capacity);
     next.set(this.buffer.subarray(0, this.length));
     this.buffer = next;
   }
@@ -165,7 +166,7 @@ export class ByteWriter {
   /** Hands over what was written (no copy) and starts again in a new buffer. */
   take(): Uint8Array {
     const out = this.buffer.subarray(0, this.length);
-    this.buffer = new Uint8Array(this.initialCapacity);
+    this.buffer = Buffer.allocUnsafe(this.initialCapacity);
     this.length = 0;
     return out;
   }

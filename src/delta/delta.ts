@@ -12,6 +12,7 @@ import {
   OP_END,
   OP_LITERAL,
   OUTPUT_CHUNK_LENGTH,
+  STRONG_HASH_BIAS_BITS,
 } from './constants.js';
 import type { Signature } from './signature.js';
 import { SeededHash } from './strong-hash.js';
@@ -94,6 +95,14 @@ class DeltaMatcher {
   private readonly windowAt: number;
   private readonly fullBlocks: number;
   private readonly tailLength: number;
+  /**
+   * Whether the block after a match may be confirmed by its strong hash alone, skipping the weak
+   * hash (a pass over every unchanged byte). rsync sizes the strong hash for positions x blocks
+   * comparisons; adjacency checks number at most one per match, so at most `blocks`, and the strong
+   * hash alone keeps rsync's odds of a false match when its bits cover log2(blocks) plus the same
+   * margin (STRONG_HASH_BIAS_BITS). A false match would still be caught by the whole-file hash.
+   */
+  private readonly adjacentByStrongHash: boolean;
 
   constructor(
     private readonly signature: Signature,
@@ -110,6 +119,7 @@ class DeltaMatcher {
     this.kernel.setScanWindow(B);
     this.index = new BlockIndex(signature, this.fullBlocks, this.kernel.bytes.subarray(this.bitsAt, this.windowAt));
     this.matching = this.fullBlocks > 0;
+    this.adjacentByStrongHash = 8 * signature.strongLength >= Math.log2(Math.max(1, this.fullBlocks)) + STRONG_HASH_BIAS_BITS;
     this.window = this.kernel.bytes.subarray(this.windowAt, this.windowAt + B + WINDOW_DATA_LENGTH);
   }
 
@@ -147,10 +157,16 @@ class DeltaMatcher {
         continue;
       }
       if (!this.hashValid) {
+        // Right after a match, try the block that follows it first.
+        const next = this.lastMatch + 1;
+        const adjacent = this.lastMatch >= 0 && next < this.fullBlocks;
+        if (adjacent && this.adjacentByStrongHash && strongEquals(strongs, next * S, this.strongOfWindow(), S)) {
+          this.onMatch(next, B);
+          continue;
+        }
         this.hash = kernel.weak(windowAt + this.pos, windowAt + this.pos + B);
         this.hashValid = true;
-        const next = this.lastMatch + 1;
-        if (this.lastMatch >= 0 && next < this.fullBlocks && weaks[next] === this.hash) {
+        if (adjacent && !this.adjacentByStrongHash && weaks[next] === this.hash) {
           if (strongEquals(strongs, next * S, this.strongOfWindow(), S)) {
             this.onMatch(next, B);
             continue;

@@ -117,7 +117,8 @@ export async function* applyDelta(
     } else if (op === OP_LITERAL) {
       const length = await reader.varint('a literal length');
       if (length === 0 || length > MAX_LITERAL_LENGTH) throw fail(`literal of ${length} bytes (1..${MAX_LITERAL_LENGTH})`);
-      enqueue(Promise.resolve(await reader.bytes(length, 'literal data')), length);
+      // Views of the delta's own chunks, no copy: a literal often straddles two of them.
+      for await (const view of reader.views(length, 'literal data')) enqueue(Promise.resolve(view), view.length);
       stats.literalBytes += length;
     } else if (op === OP_END) {
       promisedLength = await reader.varint('the file length');
