@@ -1,0 +1,79 @@
+import type { DeviceId, VersionVector } from './version-vector.js';
+
+export type EntryType = 'file' | 'directory' | 'symlink';
+
+/**
+ * What this device knows of one path: the version it has (or had, for a tombstone), and the
+ * metadata that tells whether the disk still holds that version without reading it again.
+ */
+export interface FileRecord {
+  /** Relative to the folder root, '/'-separated, Unicode NFC. */
+  readonly path: string;
+  readonly type: EntryType;
+  /** Bytes (files); 0 for directories and symlinks. */
+  readonly size: number;
+  /** Modification time in nanoseconds since the epoch, as stat reported it. */
+  readonly mtimeNs: bigint;
+  /** Permission bits (mode & 0o7777). */
+  readonly mode: number;
+  /** Local only, for change and move detection: the inode number when last scanned. */
+  readonly inode: bigint;
+  /** SHA-256 of each BLOCK_HASH_LENGTH block of a file, concatenated (32 bytes each). */
+  readonly blockHashes: Uint8Array;
+  /**
+   * Identity of the content: for a file, SHA-256 of its block hashes; for a symlink, SHA-256 of
+   * its target; empty for a directory and for a tombstone.
+   */
+  readonly contentHash: Uint8Array;
+  /** The link target of a symlink (recorded as is, never followed); '' otherwise. */
+  readonly symlinkTarget: string;
+  readonly version: VersionVector;
+  /** A tombstone: the path was deleted in this version. */
+  readonly deleted: boolean;
+  /** The device that made this version. */
+  readonly modifiedBy: DeviceId;
+  /** This device's sequence number of the change that recorded this version (assigned by the store). */
+  readonly sequence: number;
+}
+
+/** A record to commit: the store assigns its sequence. */
+export type FileChange = Omit<FileRecord, 'sequence'>;
+
+/** Per-peer progress of the index exchange. */
+export interface PeerProgress {
+  /** The highest of their sequence numbers whose record we hold. */
+  readonly received: number;
+  /** The highest of our sequence numbers they have acknowledged. */
+  readonly acknowledged: number;
+}
+
+/**
+ * The durable state of one folder. Every commit is atomic: after a crash a record and its sequence
+ * entry are both there or both not. Two implementations pass one acceptance suite: LevelDB
+ * (`openLevelStore`, in `<dir>/.mesh/`) and memory (`openMemoryStore`, for tests).
+ */
+export interface Store {
+  /** This device's id, created with the store and kept for its life. */
+  readonly deviceId: DeviceId;
+  /** The sequence of the latest commit (0 when nothing was ever committed). */
+  readonly lastSequence: number;
+  get(path: string): Promise<FileRecord | undefined>;
+  /**
+   * Records the changes in one atomic batch, each with the next sequence number in order; a path's
+   * previous sequence entry goes away. Returns the stored records.
+   */
+  commit(changes: readonly FileChange[]): Promise<FileRecord[]>;
+  /** Records whose sequence is above `sequence`, in sequence order: what a peer has not seen. */
+  since(sequence: number): AsyncIterable<FileRecord>;
+  /** Every record (tombstones included), in path order. */
+  records(): AsyncIterable<FileRecord>;
+  getPeer(peer: string): Promise<PeerProgress>;
+  setPeer(peer: string, progress: PeerProgress): Promise<void>;
+  getMeta(key: string): Promise<Uint8Array | undefined>;
+  setMeta(key: string, value: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Files are hashed in fixed blocks of this length for block reuse and content identity. */
+export const BLOCK_HASH_LENGTH = 128 * 1024;
+export const BLOCK_HASH_BYTES = 32;
