@@ -40,7 +40,7 @@ export function counterOf(vector: VersionVector, device: DeviceId): number {
 
 /** The vector after `device` makes one more change. */
 export function increment(vector: VersionVector, device: DeviceId): VersionVector {
-  if (!isDeviceId(device)) throw new VersionVectorError(`not a device id: ${device}`);
+  if (!DEVICE_ID.test(device)) throw new VersionVectorError(`not a device id: ${device}`);
   const next = vector.filter((c) => c.device !== device);
   next.push({ device, value: counterOf(vector, device) + 1 });
   return next.sort((a, b) => (a.device < b.device ? -1 : 1));
