@@ -28,8 +28,12 @@ interface OutputOptions {
   fsync?: boolean;
 }
 
-function input(path: string): AsyncIterable<Uint8Array> {
-  return path === STDIO ? (process.stdin as AsyncIterable<Uint8Array>) : readFileChunks(path);
+/**
+ * An input file or stdin. `recycle`: the consumer copies or hashes each chunk before asking for the
+ * next, so read buffers can go round instead of being allocated per chunk.
+ */
+function input(path: string, recycle = false): AsyncIterable<Uint8Array> {
+  return path === STDIO ? (process.stdin as AsyncIterable<Uint8Array>) : readFileChunks(path, { recycle });
 }
 
 /**
@@ -90,7 +94,7 @@ export function registerRdiff(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message, EXIT_USAGE);
       }
-      await output(sig, encodeSignature(input(old), sizing), options);
+      await output(sig, encodeSignature(input(old, true), sizing), options);
       report(options, `signature: blocks of ${sizing.blockLength} bytes, ${sizing.strongLength}-byte strong hashes`);
     });
 
@@ -101,9 +105,9 @@ export function registerRdiff(program: Command): void {
     .argument('<delta>', 'delta to write, or - for stdout')
     .action(async (sigPath: string, newPath: string, deltaPath: string, options: OutputOptions) => {
       onlyOneStdin(sigPath, newPath);
-      const signature = await decodeSignature(input(sigPath));
+      const signature = await decodeSignature(input(sigPath, true));
       const stats = newDeltaStats();
-      await output(deltaPath, encodeDelta(signature, input(newPath), stats), options);
+      await output(deltaPath, encodeDelta(signature, input(newPath, true), stats), options);
       report(
         options,
         `delta: ${stats.fileLength} bytes, ${stats.copiedBytes} copied from the basis, ${stats.literalBytes} literal` +

@@ -276,7 +276,8 @@ class DeltaMatcher {
 
 /**
  * Streams the delta that turns the basis described by `signature` into `source`. Memory: the
- * signature, its index, and a window of one block plus 2 MiB.
+ * signature, its index, and a window of one block plus 2 MiB. Each input chunk is copied into the
+ * window before the next is asked for (a recycling reader is safe).
  */
 export async function* encodeDelta(
   signature: Signature,

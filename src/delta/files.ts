@@ -5,22 +5,32 @@ import type { Basis } from './patch.js';
 /** Reads kept in flight ahead of the consumer, so the disk works while the engine hashes. */
 const READ_AHEAD = 2;
 
+export interface ReadOptions {
+  /**
+   * The consumer is done with each chunk when it asks for the next (it copies or hashes it at
+   * once): buffers are then reused instead of allocated per chunk, which keeps memory flat.
+   */
+  recycle?: boolean;
+}
+
 /**
- * A file's bytes in chunks of IO_CHUNK_LENGTH, READ_AHEAD reads ahead of the consumer. Each chunk is
- * a new buffer (the consumer may keep it). Faster here than createReadStream, which reads one chunk
- * ahead through the stream machinery.
+ * A file's bytes in chunks of IO_CHUNK_LENGTH, READ_AHEAD reads ahead of the consumer. Without
+ * `recycle` each chunk is a new buffer the consumer may keep. Faster here than createReadStream,
+ * which reads one chunk ahead through the stream machinery.
  */
-export async function* readFileChunks(path: string): AsyncGenerator<Uint8Array> {
+export async function* readFileChunks(path: string, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
   const handle = await open(path, 'r');
-  const pending: Promise<Uint8Array>[] = [];
+  const pending: Promise<{ buffer: Buffer; length: number }>[] = [];
+  // With `recycle`, READ_AHEAD + 1 buffers go round: the one handed out and those being read into.
+  const spare: Buffer[] = [];
   let position = 0;
   let ended = false;
   const request = () => {
     // Not zero-filled: only the bytes read are handed out.
-    const buffer = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
+    const buffer = spare.pop() ?? Buffer.allocUnsafe(IO_CHUNK_LENGTH);
     const read = handle.read(buffer, 0, IO_CHUNK_LENGTH, position).then(({ bytesRead }) => {
       if (bytesRead < IO_CHUNK_LENGTH) ended = true;
-      return buffer.subarray(0, bytesRead);
+      return { buffer, length: bytesRead };
     });
     // A read still in flight when the consumer stops early must not become an unhandled rejection.
     read.catch(() => undefined);
@@ -30,9 +40,11 @@ export async function* readFileChunks(path: string): AsyncGenerator<Uint8Array> 
   try {
     for (let i = 0; i < READ_AHEAD; i++) request();
     while (pending.length > 0) {
-      const chunk = await pending.shift()!;
+      const { buffer, length } = await pending.shift()!;
       if (!ended) request();
-      if (chunk.length > 0) yield chunk;
+      if (length > 0) yield buffer.subarray(0, length);
+      // The consumer asked for the next chunk, so (with `recycle`) it is done with this one.
+      if (options.recycle === true) spare.push(buffer);
     }
   } finally {
     await Promise.allSettled(pending);

@@ -38,7 +38,9 @@ export function newPatchStats(): PatchStats {
 }
 
 /**
- * Rebuilds the new file from `basis` and a delta, yielding its bytes in order. The output is
+ * Rebuilds the new file from `basis` and a delta, yielding its bytes in order. Literal data is
+ * passed on as views of the delta's chunks, so the delta source must hand out fresh buffers (not a
+ * recycling reader). The output is
  * tentative until the generator finishes: only then has the length and seeded whole-file hash been
  * checked (VerificationError otherwise). Write it to a temp file and rename on success.
  */

@@ -48,7 +48,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
         : { ...sizing, strongLength: STRONG_HASH_FULL_LENGTH };
     const basis = attempt === 'whole' || options.basisPath === undefined ? undefined : await openBasis(options.basisPath);
     try {
-      const signature = encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath) : none(), signatureOptions);
+      const signature = encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
       const delta = options.exchange(signature, attempt);
       const stats = newPatchStats();
       await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, stats));

@@ -97,7 +97,10 @@ async function* wholeBlocks(source: AsyncIterable<Uint8Array>, blockLength: numb
   if (carried > 0) yield carry.subarray(0, carried);
 }
 
-/** Streams the encoded signature of `source`. Memory: one block plus one chunk of records. */
+/**
+ * Streams the encoded signature of `source`. Memory: one block plus one chunk of records. Each
+ * input chunk is finished with before the next is asked for (a recycling reader is safe).
+ */
 export async function* encodeSignature(
   source: AsyncIterable<Uint8Array>,
   options: SignatureOptions,
