@@ -77,7 +77,7 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       );
     });
 
-    it('keeps the extremes of every field', async (t) => {
+    it('keeps the extremes of every field, and a 3 GiB file', async (t) => {
       const { store } = await fresh(t);
       const extreme = sampleChange('extreme', {
         type: 'symlink',
@@ -94,9 +94,20 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
         ],
         modifiedBy: 'ffffffffffffffff',
       });
-      const [stored] = await store.commit([extreme]);
-      assert.deepEqual(await store.get('extreme'), stored);
-      assert.deepEqual(stored, { ...extreme, sequence: 1 });
+      // A 3 GiB file: sizes, times and counters between 2^31 and 2^32 are where 32-bit code breaks.
+      const large = sampleChange('large', {
+        size: 3 * 2 ** 30,
+        mtimeNs: 2n ** 31n + 1n,
+        inode: 2n ** 32n - 1n,
+        version: [{ device: DEVICE_B, value: 2 ** 31 }],
+      });
+      const stored = await store.commit([extreme, large]);
+      assert.deepEqual(stored, [
+        { ...extreme, sequence: 1 },
+        { ...large, sequence: 2 },
+      ]);
+      assert.deepEqual(await store.get('extreme'), stored[0]);
+      assert.deepEqual(await store.get('large'), stored[1]);
     });
 
     it('re-committing a path moves it to the end of since() and leaves no duplicate', async (t) => {

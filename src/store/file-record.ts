@@ -26,7 +26,7 @@ export namespace EntryType {
 
 export interface Counter {
   device: Uint8Array<ArrayBuffer>
-  value: bigint
+  value: number
 }
 
 export namespace Counter {
@@ -44,9 +44,9 @@ export namespace Counter {
           w.bytes(obj.device)
         }
 
-        if ((obj.value != null && obj.value !== 0n)) {
+        if ((obj.value != null && obj.value !== 0)) {
           w.uint32(16)
-          w.uint64(obj.value)
+          w.uint64Number(obj.value)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -55,7 +55,7 @@ export namespace Counter {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           device: uint8ArrayAlloc(0),
-          value: 0n
+          value: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -69,7 +69,7 @@ export namespace Counter {
               break
             }
             case 2: {
-              obj.value = reader.uint64()
+              obj.value = reader.uint64Number()
               break
             }
             default: {
@@ -97,7 +97,7 @@ export namespace Counter {
             case 2: {
               yield {
                 field: `${prefix}.value`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -120,7 +120,7 @@ export namespace Counter {
 
   export interface CounterValueFieldEvent {
     field: '$.value'
-    value: bigint
+    value: number
   }
 
   export function encode (obj: Partial<Counter>): Uint8Array<ArrayBuffer> {
@@ -139,7 +139,7 @@ export namespace Counter {
 export interface FileRecord {
   path: string
   type: EntryType
-  size: bigint
+  size: number
   mtimeNs: bigint
   mode: number
   inode: bigint
@@ -149,7 +149,7 @@ export interface FileRecord {
   version: Counter[]
   deleted: boolean
   modifiedBy: Uint8Array<ArrayBuffer>
-  sequence: bigint
+  sequence: number
 }
 
 export namespace FileRecord {
@@ -172,14 +172,14 @@ export namespace FileRecord {
           EntryType.codec().encode(obj.type, w)
         }
 
-        if ((obj.size != null && obj.size !== 0n)) {
+        if ((obj.size != null && obj.size !== 0)) {
           w.uint32(24)
-          w.uint64(obj.size)
+          w.uint64Number(obj.size)
         }
 
         if ((obj.mtimeNs != null && obj.mtimeNs !== 0n)) {
-          w.uint32(32)
-          w.int64(obj.mtimeNs)
+          w.uint32(33)
+          w.sfixed64(obj.mtimeNs)
         }
 
         if ((obj.mode != null && obj.mode !== 0)) {
@@ -188,8 +188,8 @@ export namespace FileRecord {
         }
 
         if ((obj.inode != null && obj.inode !== 0n)) {
-          w.uint32(48)
-          w.uint64(obj.inode)
+          w.uint32(49)
+          w.fixed64(obj.inode)
         }
 
         if ((obj.blockHashes != null && obj.blockHashes.byteLength > 0)) {
@@ -224,9 +224,9 @@ export namespace FileRecord {
           w.bytes(obj.modifiedBy)
         }
 
-        if ((obj.sequence != null && obj.sequence !== 0n)) {
+        if ((obj.sequence != null && obj.sequence !== 0)) {
           w.uint32(104)
-          w.uint64(obj.sequence)
+          w.uint64Number(obj.sequence)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -236,7 +236,7 @@ export namespace FileRecord {
         const obj: any = {
           path: '',
           type: EntryType.ENTRY_TYPE_UNSPECIFIED,
-          size: 0n,
+          size: 0,
           mtimeNs: 0n,
           mode: 0,
           inode: 0n,
@@ -246,7 +246,7 @@ export namespace FileRecord {
           version: [],
           deleted: false,
           modifiedBy: uint8ArrayAlloc(0),
-          sequence: 0n
+          sequence: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -264,11 +264,11 @@ export namespace FileRecord {
               break
             }
             case 3: {
-              obj.size = reader.uint64()
+              obj.size = reader.uint64Number()
               break
             }
             case 4: {
-              obj.mtimeNs = reader.int64()
+              obj.mtimeNs = reader.sfixed64()
               break
             }
             case 5: {
@@ -276,7 +276,7 @@ export namespace FileRecord {
               break
             }
             case 6: {
-              obj.inode = reader.uint64()
+              obj.inode = reader.fixed64()
               break
             }
             case 7: {
@@ -314,7 +314,7 @@ export namespace FileRecord {
               break
             }
             case 13: {
-              obj.sequence = reader.uint64()
+              obj.sequence = reader.uint64Number()
               break
             }
             default: {
@@ -353,14 +353,14 @@ export namespace FileRecord {
             case 3: {
               yield {
                 field: `${prefix}.size`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
             case 4: {
               yield {
                 field: `${prefix}.mtimeNs`,
-                value: reader.int64()
+                value: reader.sfixed64()
               }
               break
             }
@@ -374,7 +374,7 @@ export namespace FileRecord {
             case 6: {
               yield {
                 field: `${prefix}.inode`,
-                value: reader.uint64()
+                value: reader.fixed64()
               }
               break
             }
@@ -438,7 +438,7 @@ export namespace FileRecord {
             case 13: {
               yield {
                 field: `${prefix}.sequence`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -466,7 +466,7 @@ export namespace FileRecord {
 
   export interface FileRecordSizeFieldEvent {
     field: '$.size'
-    value: bigint
+    value: number
   }
 
   export interface FileRecordMtimeNsFieldEvent {
@@ -507,7 +507,7 @@ export namespace FileRecord {
 
   export interface FileRecordVersionValueFieldEvent {
     field: '$.version[].value'
-    value: bigint
+    value: number
     index: number
   }
 
@@ -523,7 +523,7 @@ export namespace FileRecord {
 
   export interface FileRecordSequenceFieldEvent {
     field: '$.sequence'
-    value: bigint
+    value: number
   }
 
   export function encode (obj: Partial<FileRecord>): Uint8Array<ArrayBuffer> {

@@ -15,7 +15,6 @@ const TO_WIRE: Readonly<Record<EntryType, WireType>> = {
   symlink: WireType.SYMLINK,
 };
 const FROM_WIRE: ReadonlyMap<WireType, EntryType> = new Map(Object.entries(TO_WIRE).map(([type, wire]) => [wire, type as EntryType]));
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 // The generated codec types its bytes as Uint8Array<ArrayBuffer>; it only reads them, so any
 // Uint8Array will do.
@@ -33,20 +32,19 @@ export function encodeRecord(record: FileRecord): Uint8Array {
   return WireRecord.encode({
     path: record.path,
     type: TO_WIRE[record.type],
-    size: BigInt(record.size),
-    // protons-runtime 7 miscodes a negative int64 whose low 32 bits are zero and that is below
-    // -2^53 (its LongBits.fromBigInt drops the carry). The same value as its unsigned 64-bit bit
-    // pattern takes the correct path and gives the standard int64 bytes.
+    size: record.size,
+    // As its unsigned bit pattern: protons-runtime drops a carry when it splits some negative
+    // bigints below -2^53 (e.g. -2^63) into 32-bit halves; the positive path keeps all 64 bits.
     mtimeNs: BigInt.asUintN(64, record.mtimeNs),
     mode: record.mode,
     inode: record.inode,
     blockHashes: wireBytes(record.blockHashes),
     contentHash: wireBytes(record.contentHash),
     symlinkTarget: record.symlinkTarget,
-    version: record.version.map(({ device, value }) => ({ device: deviceBytes(device), value: BigInt(value) })),
+    version: record.version.map(({ device, value }) => ({ device: deviceBytes(device), value })),
     deleted: record.deleted,
     modifiedBy: deviceBytes(record.modifiedBy),
-    sequence: BigInt(record.sequence),
+    sequence: record.sequence,
   });
 }
 
@@ -54,9 +52,10 @@ function corrupt(message: string, cause?: unknown): StoreCorruptError {
   return new StoreCorruptError(`corrupt record: ${message}`, cause === undefined ? undefined : { cause });
 }
 
-function safeNumber(value: bigint, what: string): number {
-  if (value > MAX_SAFE) throw corrupt(`${what} ${value} is beyond 2^53`);
-  return Number(value);
+/** Varints read as numbers lose precision past 2^53, so such a value is never taken as exact. */
+function safeNumber(value: number, what: string): number {
+  if (!Number.isSafeInteger(value)) throw corrupt(`${what} ${value} is beyond 2^53`);
+  return value;
 }
 
 function deviceId(bytes: Uint8Array, what: string): string {
@@ -80,9 +79,10 @@ export function decodeRecord(bytes: Uint8Array): FileRecord {
     path: wire.path,
     type,
     size: safeNumber(wire.size, 'size'),
-    mtimeNs: wire.mtimeNs,
+    // The 64 bits as they were written, whichever sign the runtime gives fixed fields.
+    mtimeNs: BigInt.asIntN(64, wire.mtimeNs),
     mode: wire.mode,
-    inode: wire.inode,
+    inode: BigInt.asUintN(64, wire.inode),
     // Copies: the decoder hands out views of the whole value.
     blockHashes: new Uint8Array(wire.blockHashes),
     contentHash: new Uint8Array(wire.contentHash),
