@@ -17,7 +17,8 @@ export class ByteReader {
 
   constructor(
     source: AsyncIterable<Uint8Array>,
-    private readonly fail: ErrorFactory,
+    /** Makes the format's own error; public so that decoders of embedded parts report through it too. */
+    readonly fail: ErrorFactory,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
   }
@@ -74,7 +75,7 @@ export class ByteReader {
     return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
   }
 
-  /** Unsigned LEB128 of at most MAX_VARINT_BYTES bytes, so always a safe integer. */
+  /** Unsigned LEB128 of at most MAX_VARINT_BYTES bytes and at most 2^53 - 1, so always a safe integer. */
   async varint(what: string): Promise<number> {
     let value = 0;
     let scale = 1;
@@ -83,6 +84,8 @@ export class ByteReader {
       value += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) {
         if (byte === 0 && i > 0) throw this.fail(`${what}: varint has a redundant trailing zero byte`);
+        // 8 bytes hold 56 bits: above 2^53 the sum above is already rounded.
+        if (value > Number.MAX_SAFE_INTEGER) throw this.fail(`${what}: varint above 2^53 - 1`);
         return value;
       }
       scale *= 128;

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { StoreClosedError, StoreInputError } from './errors.js';
+import {
+  changeProblem,
+  copyRecord,
+  DEVICE_ID_META_KEY,
+  keyProblem,
+  metaKeyProblem,
+  progressProblem,
+  recordOf,
+  sequenceProblem,
+} from './store-input.js';
 import type { FileChange, FileRecord, PeerProgress, Store } from './types.js';
-import type { DeviceId } from './version-vector.js';
+import { isDeviceId, type DeviceId } from './version-vector.js';
 
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
 
@@ -9,9 +20,14 @@ export function newDeviceId(): DeviceId {
   return randomBytes(8).toString('hex');
 }
 
+function check(problem: string | undefined): void {
+  if (problem !== undefined) throw new StoreInputError(problem);
+}
+
 /**
  * The in-memory twin of the LevelDB store: the same contract (the acceptance suite runs on both),
- * for tests that need no disk. Records are copied in and out, as a database would.
+ * for tests that need no disk. Records are copied in and out, as a database would. Methods are
+ * async so that every failure, a closed store included, is a rejection as it is with LevelDB.
  */
 export class MemoryStore implements Store {
   private readonly files = new Map<string, FileRecord>();
@@ -21,81 +37,90 @@ export class MemoryStore implements Store {
   private sequence = 0;
   private closed = false;
 
-  constructor(readonly deviceId: DeviceId = newDeviceId()) {}
+  constructor(readonly deviceId: DeviceId = newDeviceId()) {
+    if (!isDeviceId(deviceId)) throw new StoreInputError(`not a device id: ${String(deviceId)}`);
+    this.meta.set(DEVICE_ID_META_KEY, Buffer.from(deviceId, 'hex'));
+  }
 
   get lastSequence(): number {
     return this.sequence;
   }
 
-  private check(): void {
-    if (this.closed) throw new Error('store is closed');
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError('store is closed');
   }
 
-  get(path: string): Promise<FileRecord | undefined> {
-    this.check();
+  async get(path: string): Promise<FileRecord | undefined> {
+    this.assertOpen();
     const record = this.files.get(path);
-    return Promise.resolve(record === undefined ? undefined : structuredClone(record));
+    return record === undefined ? undefined : copyRecord(record);
   }
 
-  commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
-    this.check();
+  async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
+    this.assertOpen();
+    // Every change is checked before any is applied: a commit is all or nothing.
+    for (const change of changes) check(changeProblem(change));
     const stored: FileRecord[] = [];
     for (const change of changes) {
       const previous = this.files.get(change.path);
       if (previous !== undefined) this.bySequence.delete(previous.sequence);
-      const record: FileRecord = { ...structuredClone(change), sequence: ++this.sequence };
+      const record = recordOf(change, ++this.sequence);
       this.files.set(record.path, record);
       this.bySequence.set(record.sequence, record.path);
-      stored.push(structuredClone(record));
+      stored.push(copyRecord(record));
     }
-    return Promise.resolve(stored);
+    return stored;
   }
 
   async *since(sequence: number): AsyncGenerator<FileRecord> {
-    this.check();
+    this.assertOpen();
+    check(sequenceProblem(sequence));
     const sequences = [...this.bySequence.keys()].filter((s) => s > sequence).sort((a, b) => a - b);
     for (const s of sequences) {
       const path = this.bySequence.get(s);
       const record = path === undefined ? undefined : this.files.get(path);
-      if (record !== undefined && record.sequence === s) yield structuredClone(record);
+      if (record !== undefined && record.sequence === s) yield copyRecord(record);
     }
   }
 
   async *records(): AsyncGenerator<FileRecord> {
-    this.check();
+    this.assertOpen();
     const paths = [...this.files.keys()].sort(comparePaths);
     for (const path of paths) {
       const record = this.files.get(path);
-      if (record !== undefined) yield structuredClone(record);
+      if (record !== undefined) yield copyRecord(record);
     }
   }
 
-  getPeer(peer: string): Promise<PeerProgress> {
-    this.check();
-    return Promise.resolve({ ...(this.peers.get(peer) ?? NO_PROGRESS) });
+  async getPeer(peer: string): Promise<PeerProgress> {
+    this.assertOpen();
+    check(keyProblem(peer));
+    return { ...(this.peers.get(peer) ?? NO_PROGRESS) };
   }
 
-  setPeer(peer: string, progress: PeerProgress): Promise<void> {
-    this.check();
-    this.peers.set(peer, { ...progress });
-    return Promise.resolve();
+  async setPeer(peer: string, progress: PeerProgress): Promise<void> {
+    this.assertOpen();
+    check(keyProblem(peer) ?? progressProblem(progress));
+    this.peers.set(peer, { received: progress.received, acknowledged: progress.acknowledged });
   }
 
-  getMeta(key: string): Promise<Uint8Array | undefined> {
-    this.check();
+  async getMeta(key: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    check(keyProblem(key));
     const value = this.meta.get(key);
-    return Promise.resolve(value === undefined ? undefined : value.slice());
+    // new Uint8Array copies; a Buffer's slice() would hand out a view of the stored bytes.
+    return value === undefined ? undefined : new Uint8Array(value);
   }
 
-  setMeta(key: string, value: Uint8Array): Promise<void> {
-    this.check();
-    this.meta.set(key, value.slice());
-    return Promise.resolve();
+  async setMeta(key: string, value: Uint8Array): Promise<void> {
+    this.assertOpen();
+    check(metaKeyProblem(key));
+    if (!(value instanceof Uint8Array)) throw new StoreInputError(`meta value of ${key} must be bytes`);
+    this.meta.set(key, new Uint8Array(value));
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true;
-    return Promise.resolve();
   }
 }
 

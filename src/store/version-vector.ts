@@ -23,6 +23,8 @@ export type Ordering = 'equal' | 'dominates' | 'dominated' | 'concurrent';
 export const EMPTY_VECTOR: VersionVector = [];
 
 const DEVICE_ID = /^[0-9a-f]{16}$/;
+/** A device id in binary: 64 bits. */
+export const DEVICE_ID_BYTES = 8;
 /** Most devices one vector may name: a decoder's bound, far above any real mesh. */
 export const MAX_VECTOR_DEVICES = 1024;
 
@@ -40,10 +42,28 @@ export function counterOf(vector: VersionVector, device: DeviceId): number {
 
 /** The vector after `device` makes one more change. */
 export function increment(vector: VersionVector, device: DeviceId): VersionVector {
-  if (!DEVICE_ID.test(device)) throw new VersionVectorError(`not a device id: ${device}`);
+  if (!isDeviceId(device)) throw new VersionVectorError(`not a device id: ${String(device)}`);
+  const value = counterOf(vector, device) + 1;
+  // Past 2^53 a counter would stop changing: the new version would equal the old one.
+  if (value > Number.MAX_SAFE_INTEGER) throw new VersionVectorError(`counter of ${device} is at its maximum`);
   const next = vector.filter((c) => c.device !== device);
-  next.push({ device, value: counterOf(vector, device) + 1 });
+  next.push({ device, value });
   return next.sort((a, b) => (a.device < b.device ? -1 : 1));
+}
+
+/**
+ * Why `vector` breaks the rules every operation relies on (sorted distinct devices, valid ids,
+ * counters that are safe integers above zero, at most MAX_VECTOR_DEVICES), or undefined if it keeps them.
+ */
+export function vectorProblem(vector: VersionVector): string | undefined {
+  if (vector.length > MAX_VECTOR_DEVICES) return `version vector of ${vector.length} devices (at most ${MAX_VECTOR_DEVICES})`;
+  for (let k = 0; k < vector.length; k++) {
+    const { device, value } = vector[k];
+    if (!isDeviceId(device)) return `version vector has a bad device id: ${JSON.stringify(device)}`;
+    if (!Number.isSafeInteger(value) || value < 1) return `version vector has a bad counter: ${value}`;
+    if (k > 0 && vector[k - 1].device >= device) return 'version vector devices out of order';
+  }
+  return undefined;
 }
 
 /** The least vector that dominates or equals both: every counter at its maximum. */
@@ -91,6 +111,9 @@ export function compare(a: VersionVector, b: VersionVector): Ordering {
 
 /** Compact form: device count, then per device its 8 id bytes and its counter (varints). */
 export function encodeVector(vector: VersionVector): Uint8Array {
+  // A malformed vector would encode to bytes that decode as something else, or not at all.
+  const problem = vectorProblem(vector);
+  if (problem !== undefined) throw new VersionVectorError(problem);
   const writer = new ByteWriter(1 + vector.length * 12);
   writer.varint(vector.length);
   for (const { device, value } of vector) {
@@ -100,16 +123,21 @@ export function encodeVector(vector: VersionVector): Uint8Array {
   return writer.take();
 }
 
-/** Reads and checks an encoded vector: bounded count, sorted distinct devices, no zero counter. */
+/**
+ * Reads and checks an encoded vector: bounded count, sorted distinct devices, no zero counter.
+ * Every problem, truncation included, is reported through the reader's `fail`: a vector is a part
+ * of some larger format (an index message, a record), and that format's error is the one its
+ * caller catches. A reader made for a vector alone can pass `(m) => new VersionVectorError(m)`.
+ */
 export async function decodeVector(reader: ByteReader): Promise<VersionVector> {
   const count = await reader.varint('a version vector size');
-  if (count > MAX_VECTOR_DEVICES) throw new VersionVectorError(`version vector of ${count} devices (at most ${MAX_VECTOR_DEVICES})`);
+  if (count > MAX_VECTOR_DEVICES) throw reader.fail(`version vector of ${count} devices (at most ${MAX_VECTOR_DEVICES})`);
   const out: Counter[] = [];
   for (let k = 0; k < count; k++) {
-    const device = Buffer.from(await reader.bytes(8, 'a device id')).toString('hex');
+    const device = Buffer.from(await reader.bytes(DEVICE_ID_BYTES, 'a device id')).toString('hex');
     const value = await reader.varint('a counter');
-    if (value === 0) throw new VersionVectorError('version vector has a zero counter');
-    if (out.length > 0 && out[out.length - 1].device >= device) throw new VersionVectorError('version vector devices out of order');
+    if (value === 0) throw reader.fail('version vector has a zero counter');
+    if (out.length > 0 && out[out.length - 1].device >= device) throw reader.fail('version vector devices out of order');
     out.push({ device, value });
   }
   return out;

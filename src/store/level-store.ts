@@ -1,0 +1,278 @@
+import { mkdir } from 'node:fs/promises';
+import { Level } from 'level';
+import { StoreClosedError, StoreCorruptError, StoreInputError, StoreLockedError } from './errors.js';
+import {
+  decodeUtf8,
+  fileKey,
+  fileKeyOfUtf8,
+  metaKey,
+  peerKey,
+  readUint64,
+  sequenceKey,
+  sequenceOfKey,
+  TABLE,
+  tableRange,
+  writeUint64,
+} from './level-keys.js';
+import { newDeviceId } from './memory-store.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+import {
+  changeProblem,
+  DEVICE_ID_META_KEY,
+  keyProblem,
+  metaKeyProblem,
+  progressProblem,
+  recordOf,
+  sequenceProblem,
+} from './store-input.js';
+import type { FileChange, FileRecord, PeerProgress, Store } from './types.js';
+import { DEVICE_ID_BYTES, type DeviceId } from './version-vector.js';
+
+/** Entries read per step of since() and records(): one native call each instead of one per entry. */
+const SCAN_BATCH = 256;
+/** Peer progress on disk: received, then acknowledged, 8 bytes each. */
+const PROGRESS_BYTES = 16;
+const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
+/**
+ * Commits and meta writes reach the disk before they resolve. A sequence number is announced to
+ * peers once committed; if a power cut took the commit back, the number would be given again to a
+ * different change, and a peer that already holds it would never ask for that change.
+ */
+const DURABLE = { sync: true } as const;
+
+type Db = Level<Uint8Array, Uint8Array>;
+
+/**
+ * Opens (creating if missing) the LevelDB store at `location`, a directory (mesh uses
+ * `<folder>/.mesh/index`). One process at a time: a second open throws StoreLockedError.
+ */
+export async function openLevelStore(location: string): Promise<Store> {
+  await mkdir(location, { recursive: true });
+  const db: Db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    await db.open();
+  } catch (error) {
+    throw openError(location, error);
+  }
+  try {
+    const deviceId = await loadDeviceId(db);
+    const lastSequence = await loadLastSequence(db);
+    return new LevelStore(db, deviceId, lastSequence);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+function codeOf(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+}
+
+/** level reports a failed open as LEVEL_DATABASE_NOT_OPEN; what went wrong is in its cause. */
+function openError(location: string, error: unknown): Error {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (codeOf(cause) === 'LEVEL_LOCKED') {
+    return new StoreLockedError(`the folder's index is in use by another mesh process (${location} is locked)`, { cause: error });
+  }
+  if (codeOf(cause) === 'LEVEL_CORRUPTION') {
+    return new StoreCorruptError(`the folder's index at ${location} is damaged and cannot be opened`, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** The device id made on first open and kept from then on. */
+async function loadDeviceId(db: Db): Promise<DeviceId> {
+  const key = metaKey(DEVICE_ID_META_KEY);
+  const stored = (await db.get(key)) as Uint8Array | undefined;
+  if (stored === undefined) {
+    const deviceId = newDeviceId();
+    await db.put(key, Buffer.from(deviceId, 'hex'), DURABLE);
+    return deviceId;
+  }
+  if (stored.length !== DEVICE_ID_BYTES) throw new StoreCorruptError(`corrupt index: the device id is ${stored.length} bytes`);
+  return Buffer.from(stored).toString('hex');
+}
+
+/** The last key of the sequence index: no separate counter that could disagree with it. */
+async function loadLastSequence(db: Db): Promise<number> {
+  const last = await db.keys({ ...tableRange(TABLE.sequence), reverse: true, limit: 1 }).all();
+  return last.length === 0 ? 0 : sequenceOfKey(last[0]);
+}
+
+function decodeStored(value: Uint8Array, path: string): FileRecord {
+  const record = decodeRecord(value);
+  if (record.path !== path) throw new StoreCorruptError(`corrupt index: the record under ${JSON.stringify(path)} names ${JSON.stringify(record.path)}`);
+  return record;
+}
+
+function encodeProgress(progress: PeerProgress): Uint8Array {
+  const bytes = new Uint8Array(PROGRESS_BYTES);
+  writeUint64(bytes, 0, progress.received);
+  writeUint64(bytes, 8, progress.acknowledged);
+  return bytes;
+}
+
+function decodeProgress(bytes: Uint8Array, peer: string): PeerProgress {
+  if (bytes.length !== PROGRESS_BYTES) throw new StoreCorruptError(`corrupt index: progress of peer ${peer} is ${bytes.length} bytes`);
+  return { received: readUint64(bytes, 0, 'peer progress'), acknowledged: readUint64(bytes, 8, 'peer progress') };
+}
+
+function check(problem: string | undefined): void {
+  if (problem !== undefined) throw new StoreInputError(problem);
+}
+
+type BatchOperation = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+class LevelStore implements Store {
+  /** Commits run one at a time: each reads the sequences the one before it wrote. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    readonly deviceId: DeviceId,
+    private sequence: number,
+  ) {}
+
+  get lastSequence(): number {
+    return this.sequence;
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new StoreClosedError('store is closed');
+  }
+
+  async get(path: string): Promise<FileRecord | undefined> {
+    this.assertOpen();
+    // A path with no UTF-8 form can never have been stored (and its key would name another path).
+    if (keyProblem(path) !== undefined) return undefined;
+    const value = (await this.db.get(fileKey(path))) as Uint8Array | undefined;
+    return value === undefined ? undefined : decodeStored(value, path);
+  }
+
+  async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
+    this.assertOpen();
+    for (const change of changes) check(changeProblem(change));
+    if (changes.length === 0) return [];
+    // Copied now: the caller may reuse its objects while this commit waits its turn.
+    const records = changes.map((change) => recordOf(change, 0));
+    const run = this.writes.then(() => this.write(records));
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One atomic batch: per change the record, its new sequence entry, and its old one gone. */
+  private async write(pending: FileRecord[]): Promise<FileRecord[]> {
+    const paths = [...new Set(pending.map((record) => record.path))];
+    const previous = (await this.db.getMany(paths.map(fileKey))) as (Uint8Array | undefined)[];
+    const sequenceOf = new Map<string, number>();
+    paths.forEach((path, k) => {
+      const value = previous[k];
+      if (value !== undefined) sequenceOf.set(path, decodeStored(value, path).sequence);
+    });
+    let next = this.sequence;
+    const operations: BatchOperation[] = [];
+    const stored = pending.map((record): FileRecord => {
+      const sequence = ++next;
+      const old = sequenceOf.get(record.path);
+      // The same path twice in one commit: the later change drops the earlier one's entry.
+      if (old !== undefined) operations.push({ type: 'del', key: sequenceKey(old) });
+      sequenceOf.set(record.path, sequence);
+      const withSequence = { ...record, sequence };
+      operations.push({ type: 'put', key: sequenceKey(sequence), value: Buffer.from(record.path, 'utf8') });
+      operations.push({ type: 'put', key: fileKey(record.path), value: encodeRecord(withSequence) });
+      return withSequence;
+    });
+    await this.db.batch(operations, DURABLE);
+    this.sequence = next;
+    return stored;
+  }
+
+  async *since(sequence: number): AsyncGenerator<FileRecord> {
+    this.assertOpen();
+    check(sequenceProblem(sequence));
+    // Index and records read from one snapshot, so a commit made meanwhile cannot tear them apart.
+    const snapshot = this.db.snapshot();
+    const entries = this.db.iterator({ gt: sequenceKey(sequence), lt: tableRange(TABLE.sequence).lt, snapshot });
+    try {
+      for (;;) {
+        const batch = await this.step(() => entries.nextv(SCAN_BATCH));
+        if (batch.length === 0) return;
+        const keys = batch.map(([, path]) => fileKeyOfUtf8(path));
+        const values = await this.step(() => this.db.getMany<Uint8Array, Uint8Array | undefined>(keys, { snapshot }));
+        for (let k = 0; k < batch.length; k++) {
+          const entry = sequenceOfKey(batch[k][0]);
+          const path = decodeUtf8(batch[k][1], `the path of sequence ${entry}`);
+          const value = values[k];
+          if (value === undefined) throw new StoreCorruptError(`corrupt index: sequence ${entry} names ${JSON.stringify(path)}, which has no record`);
+          const record = decodeStored(value, path);
+          if (record.sequence !== entry) {
+            throw new StoreCorruptError(`corrupt index: sequence ${entry} names ${JSON.stringify(path)}, whose record has sequence ${record.sequence}`);
+          }
+          yield record;
+        }
+      }
+    } finally {
+      await entries.close();
+      await snapshot.close();
+    }
+  }
+
+  async *records(): AsyncGenerator<FileRecord> {
+    this.assertOpen();
+    const entries = this.db.iterator(tableRange(TABLE.file));
+    try {
+      for (;;) {
+        const batch = await this.step(() => entries.nextv(SCAN_BATCH));
+        if (batch.length === 0) return;
+        for (const [key, value] of batch) yield decodeStored(value, decodeUtf8(key.subarray(1), 'a record key'));
+      }
+    } finally {
+      await entries.close();
+    }
+  }
+
+  /** A read inside a scan; if close() ended the scan under it, say so in the store's terms. */
+  private async step<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (this.closing !== undefined) throw new StoreClosedError('store was closed during a scan', { cause: error });
+      throw error;
+    }
+  }
+
+  async getPeer(peer: string): Promise<PeerProgress> {
+    this.assertOpen();
+    check(keyProblem(peer));
+    const value = (await this.db.get(peerKey(peer))) as Uint8Array | undefined;
+    return value === undefined ? { ...NO_PROGRESS } : decodeProgress(value, peer);
+  }
+
+  async setPeer(peer: string, progress: PeerProgress): Promise<void> {
+    this.assertOpen();
+    check(keyProblem(peer) ?? progressProblem(progress));
+    // Not synced: progress lost in a power cut only makes the next exchange resend a little.
+    await this.db.put(peerKey(peer), encodeProgress(progress));
+  }
+
+  async getMeta(key: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    check(keyProblem(key));
+    const value = (await this.db.get(metaKey(key))) as Uint8Array | undefined;
+    return value === undefined ? undefined : new Uint8Array(value);
+  }
+
+  async setMeta(key: string, value: Uint8Array): Promise<void> {
+    this.assertOpen();
+    check(metaKeyProblem(key));
+    if (!(value instanceof Uint8Array)) throw new StoreInputError(`meta value of ${key} must be bytes`);
+    await this.db.put(metaKey(key), new Uint8Array(value), DURABLE);
+  }
+
+  /** Waits for commits already accepted, then closes; later calls (and this one again) are no-ops. */
+  close(): Promise<void> {
+    this.closing ??= this.writes.then(() => this.db.close());
+    return this.closing;
+  }
+}
