@@ -116,8 +116,10 @@ export class FolderWatcher {
     const paths = this.fullPending ? undefined : [...this.pending];
     this.fullPending = false;
     this.pending.clear();
-    this.running = this.init
-      .rescan(paths)
+    // Marked busy before the call: events that arrive while it starts must wait for it too.
+    this.running = Promise.resolve();
+    this.running = Promise.resolve()
+      .then(() => this.init.rescan(paths))
       .catch((error: unknown) => this.init.onError?.(error instanceof Error ? error : new Error(String(error))))
       .finally(() => {
         this.running = undefined;
