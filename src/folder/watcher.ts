@@ -116,8 +116,8 @@ export class FolderWatcher {
     const paths = this.fullPending ? undefined : [...this.pending];
     this.fullPending = false;
     this.pending.clear();
-    // Marked busy before the call: events that arrive while it starts must wait for it too.
-    this.running = Promise.resolve();
+    // Started from a microtask, so `running` is set before the rescan runs: events that arrive
+    // while it starts must wait for it too.
     this.running = Promise.resolve()
       .then(() => this.init.rescan(paths))
       .catch((error: unknown) => this.init.onError?.(error instanceof Error ? error : new Error(String(error))))
