@@ -56,7 +56,8 @@ describe('the folder watcher', () => {
     await writeFile(join(root, 'real'), 'x');
     await eventually(() => rescans.length > 0, 'a rescan');
     await sleep(200);
-    assert.deepEqual(rescans.flat(), ['real']);
+    // A write may come as a create and an update in two batches: 'real' may be rescanned twice.
+    assert.deepEqual([...new Set(rescans.flat())], ['real']);
   });
 
   it('a watcher error (lost events) becomes a full rescan', async (t) => {
