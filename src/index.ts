@@ -1,3 +1,4 @@
 import './polyfills.js';
 
 export * as delta from './delta/index.js';
+export * as folder from './folder/index.js';

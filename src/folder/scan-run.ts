@@ -1,0 +1,409 @@
+import type { BigIntStats } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Store } from '../store/types.js';
+import { ChangeBatcher } from './change-batcher.js';
+import { EventLoopYielder } from './event-loop.js';
+import { describeError, errorCode, isNotFound, type FolderFs } from './folder-fs.js';
+import { hashOpenFile, type FileHashes } from './hasher.js';
+import { isAlwaysIgnored, type IgnoreRules } from './ignore.js';
+import { isUnderAny, relativePathProblem, selfAndAncestors, toAbsolute } from './paths.js';
+import { ProgressMeter, type ScanProgress } from './progress.js';
+import { isUnchanged, knownEntryOf, planChange, tombstoneOf, type KnownEntry, type Observation } from './records.js';
+import { ReportBuilder, type ScanReport } from './report.js';
+import { Walker, type WalkEntry } from './walker.js';
+
+/** Reads of a file that keeps changing while it is hashed, before it is left for the next scan. */
+export const MAX_HASH_ATTEMPTS = 3;
+/** Pause before hashing a changing file again, to let its writer finish. */
+export const HASH_RETRY_DELAY_MS = 100;
+/** Files hashed at once: overlaps the opening and reading of small files (about 3 MiB each). */
+export const HASH_CONCURRENCY = 16;
+/** The message of a file that changed on every attempt: its record stays as it was. */
+export const CHANGING_WHILE_SCANNED = 'changing while scanned; will retry';
+/**
+ * A file whose mtime was this close to the moment it was hashed is "racy" (as git calls it): a
+ * write right after the hash, within the file system's timestamp granularity (2 s on FAT, 1 s on
+ * HFS+, a clock tick on ext4), can leave size and mtime as they were. Such a file is hashed again
+ * by the next scan instead of being judged by its metadata.
+ */
+export const RACY_WINDOW_MS = 2000;
+/** Store meta key: fingerprint of the ignore rules the last completed scan used. */
+export const IGNORE_FINGERPRINT_KEY = 'scanner/ignore-rules';
+
+export interface ScanOptions {
+  /** Hash every file (and read every symlink) even when its metadata matches the record. */
+  readonly full?: boolean;
+  /**
+   * Limit the scan to these folder-relative paths and what is under them ('' is the whole folder;
+   * omitted: the whole folder). A path that no longer exists becomes a delete of its record and
+   * of every record under it.
+   */
+  readonly paths?: readonly string[];
+  /** Progress of this scan; default the scanner's `onProgress`. */
+  readonly onProgress?: (progress: ScanProgress) => void;
+  /**
+   * Stops the scan (it rejects with the signal's reason) at the next entry or file. What was
+   * committed before stays (each commit is true of the disk); deletes are decided only at the end,
+   * so an aborted scan records none.
+   */
+  readonly signal?: AbortSignal;
+}
+
+export interface ScanRunComponents {
+  readonly root: string;
+  readonly store: Store;
+  readonly fs: FolderFs;
+  readonly ignores: IgnoreRules;
+  /** Throws FolderMissingError unless the folder is still there: before every commit. */
+  readonly checkFolder: () => Promise<void>;
+  readonly onProgress?: (progress: ScanProgress) => void;
+  readonly progressIntervalMs?: number;
+  /** Racy files (see RACY_WINDOW_MS), kept by the scanner from one scan to the next. */
+  readonly racy: Set<string>;
+}
+
+interface HashJob {
+  readonly path: string;
+  /** Whether the store had a record of the path when the scan began (if not, no need to look). */
+  readonly hadRecord: boolean;
+}
+
+interface StableHash {
+  readonly hashes: FileHashes;
+  readonly stats: BigIntStats;
+  /** Wall-clock time (ms) of the stat that confirmed the hash. */
+  readonly checkedAt: number;
+}
+
+/** One scan: walk, hash what changed, then record deletes and moves. Used once. */
+export class ScanRun {
+  private readonly report = new ReportBuilder();
+  private readonly progress: ProgressMeter;
+  private readonly batcher: ChangeBatcher;
+  private readonly walker: Walker;
+  private readonly yielder = new EventLoopYielder();
+  /** Paths that could not be read: nothing at or under them is deleted this scan. */
+  private readonly unreadable = new Set<string>();
+  private readonly hashJobs: HashJob[] = [];
+  /** Records in scope not seen on disk: deleted, unless a new file turns one into a move. */
+  private readonly deletions = new Map<string, KnownEntry>();
+  /** Deletion candidates by content hash (hex), for move detection. */
+  private readonly deletionsByContent = new Map<string, string[]>();
+
+  constructor(
+    private readonly components: ScanRunComponents,
+    private readonly options: ScanOptions,
+  ) {
+    this.progress = new ProgressMeter(options.onProgress ?? components.onProgress, components.progressIntervalMs);
+    this.batcher = new ChangeBatcher(components.store, components.checkFolder);
+    this.walker = new Walker({
+      root: components.root,
+      fs: components.fs,
+      ignores: components.ignores,
+      onUnreadable: (path, message) => this.markUnreadable(path, message),
+      onSkipped: (path, message) => this.report.error(path, message),
+    });
+  }
+
+  async run(): Promise<ScanReport> {
+    const started = performance.now();
+    const { store, ignores, checkFolder } = this.components;
+    this.options.signal?.throwIfAborted();
+    await checkFolder();
+    await ignores.reload();
+    const fingerprint = ignores.fingerprint;
+    const rulesChanged = decodeText(await store.getMeta(IGNORE_FINGERPRINT_KEY)) !== fingerprint;
+    // New rules may un-ignore paths anywhere: only a walk of the whole folder finds them.
+    const requested = rulesChanged ? [''] : this.requestedScopes();
+    const scopes = await this.walker.resolveScopes(requested);
+
+    const known = await this.loadKnown(scopes);
+    await this.recordMissingAncestors(scopes);
+    this.progress.report();
+    for await (const entry of this.walker.walk(scopes)) {
+      this.progress.filesSeen++;
+      const previous = known.get(entry.path);
+      known.delete(entry.path);
+      await this.observe(entry, previous);
+      this.progress.tick();
+      await this.pause();
+    }
+    // A root that vanished mid-walk reads as an empty tree: never decide deletes from that.
+    await checkFolder();
+    this.findDeletions(known);
+    known.clear();
+
+    this.progress.phase = 'hashing';
+    this.progress.report();
+    await this.hashAll();
+    this.options.signal?.throwIfAborted();
+    await this.recordDeletions();
+    await this.batcher.flush();
+    // Even with nothing to record: the caller must learn that the folder is gone.
+    await checkFolder();
+    if (rulesChanged) await store.setMeta(IGNORE_FINGERPRINT_KEY, Buffer.from(fingerprint));
+    this.progress.report();
+    return this.report.finish(scopes, performance.now() - started);
+  }
+
+  /** Between two pieces of work: lets the event loop run, and stops here if the scan was aborted. */
+  private async pause(): Promise<void> {
+    this.options.signal?.throwIfAborted();
+    await this.yielder.yieldIfDue();
+  }
+
+  /** The requested paths in NFC; invalid ones reported, mesh's own ones dropped. */
+  private requestedScopes(): string[] {
+    const { paths } = this.options;
+    if (paths === undefined) return [''];
+    const scopes: string[] = [];
+    for (const path of paths) {
+      const normalized = path.normalize('NFC');
+      const problem = normalized === '' ? undefined : relativePathProblem(normalized);
+      if (problem !== undefined) this.report.error(path, `not scanned: the path ${problem}`);
+      else if (!isAlwaysIgnored(normalized)) scopes.push(normalized);
+    }
+    return scopes;
+  }
+
+  /** What the store knows in the scopes: one small entry per record, not the block lists. */
+  private async loadKnown(scopes: readonly string[]): Promise<Map<string, KnownEntry>> {
+    const known = new Map<string, KnownEntry>();
+    if (scopes.length === 0) return known;
+    const everything = scopes.includes('');
+    const scopeSet = new Set(scopes);
+    for await (const record of this.components.store.records()) {
+      if (everything || isUnderAny(record.path, scopeSet)) known.set(record.path, knownEntryOf(record));
+      await this.pause();
+    }
+    return known;
+  }
+
+  /** A scoped scan of a/b/c also records a and a/b if the store lacks them (a file needs its parents). */
+  private async recordMissingAncestors(scopes: readonly string[]): Promise<void> {
+    const { store, fs, ignores, root } = this.components;
+    const done = new Set<string>();
+    for (const scope of scopes) {
+      const ancestors = [...selfAndAncestors(scope)].slice(1).reverse();
+      for (const ancestor of ancestors) {
+        if (done.has(ancestor) || ignores.isIgnored(ancestor, true)) break;
+        done.add(ancestor);
+        const record = await store.get(ancestor);
+        if (record !== undefined && !record.deleted) continue;
+        let stats: BigIntStats;
+        try {
+          stats = await fs.lstat(toAbsolute(root, ancestor));
+        } catch {
+          break; // Walking the scope reports what is wrong with it.
+        }
+        if (!stats.isDirectory()) break;
+        await this.record(ancestor, { type: 'directory', stats }, true);
+      }
+    }
+  }
+
+  /** An entry found by the walk: unchanged, queued for hashing, or recorded now. */
+  private async observe(entry: WalkEntry, known: KnownEntry | undefined): Promise<void> {
+    const rehash = (this.options.full === true && entry.type !== 'directory') || this.components.racy.has(entry.path);
+    if (known !== undefined && !rehash && isUnchanged(known, entry.type, entry.stats)) {
+      this.report.counts.unchanged++;
+      return;
+    }
+    switch (entry.type) {
+      case 'file':
+        this.hashJobs.push({ path: entry.path, hadRecord: known !== undefined });
+        this.progress.filesToHash++;
+        this.progress.bytesToHash += Number(entry.stats.size);
+        return;
+      case 'directory':
+        return this.record(entry.path, { type: 'directory', stats: entry.stats }, known !== undefined);
+      case 'symlink': {
+        let target: string;
+        try {
+          target = await this.components.fs.readlink(toAbsolute(this.components.root, entry.path));
+        } catch (error) {
+          // Gone since the walk saw it: its record stays for the next scan to settle.
+          if (!isNotFound(error)) this.markUnreadable(entry.path, describeError(error));
+          return;
+        }
+        return this.record(entry.path, { type: 'symlink', stats: entry.stats, target }, known !== undefined);
+      }
+    }
+  }
+
+  /** Records what was observed at `path`; `hadRecord` false spares looking up a record there is not. */
+  private async record(path: string, observed: Observation, hadRecord: boolean): Promise<void> {
+    const { store } = this.components;
+    const previous = hadRecord ? await store.get(path) : undefined;
+    const planned = planChange(path, previous, observed, store.deviceId);
+    if (planned === undefined) {
+      this.report.counts.unchanged++;
+      return;
+    }
+    this.count(planned.kind, path, planned.change.size);
+    await this.batcher.add(planned.change);
+  }
+
+  private count(kind: 'added' | 'modified' | 'metadata', path: string, bytes: number): void {
+    if (kind === 'metadata') this.report.counts.metadataUpdated++;
+    else this.report.add(kind, path, bytes);
+  }
+
+  private markUnreadable(path: string, message: string): void {
+    this.unreadable.add(path);
+    this.report.error(path === '' ? '.' : path, message);
+  }
+
+  private isProtected(path: string): boolean {
+    return this.unreadable.has('') || isUnderAny(path, this.unreadable);
+  }
+
+  /** The records in scope the walk did not see, except unreadable or ignored ones. */
+  private findDeletions(unseen: ReadonlyMap<string, KnownEntry>): void {
+    for (const [path, entry] of unseen) {
+      if (entry.deleted || this.isProtected(path)) continue;
+      // A record whose path is now ignored is left alone, not deleted.
+      if (this.components.ignores.isIgnored(path, entry.type === 'directory')) continue;
+      this.deletions.set(path, entry);
+      if (entry.type === 'file' && entry.size > 0) {
+        const key = Buffer.from(entry.contentHash).toString('hex');
+        const paths = this.deletionsByContent.get(key);
+        if (paths === undefined) this.deletionsByContent.set(key, [path]);
+        else paths.push(path);
+      }
+    }
+  }
+
+  /** Hashes the queued files, HASH_CONCURRENCY at a time; stops at the first failure to record. */
+  private async hashAll(): Promise<void> {
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const worker = async () => {
+      while (failure === undefined && next < this.hashJobs.length) {
+        const job = this.hashJobs[next++];
+        try {
+          await this.hashAndRecord(job);
+          await this.pause();
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+    if (failure !== undefined) throw failure.error;
+  }
+
+  private async hashAndRecord(job: HashJob): Promise<void> {
+    const { store } = this.components;
+    const result = await this.hashStable(job.path);
+    if (result === undefined) return;
+    this.report.filesHashed++;
+    this.progress.filesHashed++;
+    const sinceModifiedNs = BigInt(Math.floor(result.checkedAt * 1e6)) - result.stats.mtimeNs;
+    if (sinceModifiedNs < BigInt(RACY_WINDOW_MS) * 1_000_000n) this.components.racy.add(job.path);
+    else this.components.racy.delete(job.path);
+    const { hashes, stats } = result;
+    const previous = job.hadRecord ? await store.get(job.path) : undefined;
+    const planned = planChange(job.path, previous, { type: 'file', hashes, stats }, store.deviceId);
+    if (planned === undefined) {
+      this.report.counts.unchanged++;
+      return;
+    }
+    if (planned.kind === 'added' && result.hashes.size > 0) {
+      const from = this.takeMoveSource(result.hashes.contentHash, result.stats.ino);
+      const source = from === undefined ? undefined : await store.get(from);
+      if (from !== undefined && source !== undefined && !source.deleted) {
+        this.report.move({ from, to: job.path }, result.hashes.size);
+        // One add: the tombstone and the new record land in the same commit.
+        await this.batcher.add(tombstoneOf(source, store.deviceId), planned.change);
+        return;
+      }
+    }
+    this.count(planned.kind, job.path, planned.change.size);
+    await this.batcher.add(planned.change);
+  }
+
+  /**
+   * Hashes a file until two stats around the read agree (size, mtime, inode), at most
+   * MAX_HASH_ATTEMPTS times. Undefined when it vanished, could not be read, or kept changing
+   * (reported); its record then stays as it was.
+   */
+  private async hashStable(path: string): Promise<StableHash | undefined> {
+    const { fs, root } = this.components;
+    const absolute = toAbsolute(root, path);
+    const onBytes = (bytes: number) => {
+      this.report.bytesHashed += bytes;
+      this.progress.bytesHashed += bytes;
+      this.progress.tick();
+      this.options.signal?.throwIfAborted(); // a 10 GiB file need not be finished first
+    };
+    for (let attempt = 1; attempt <= MAX_HASH_ATTEMPTS; attempt++) {
+      if (attempt > 1) await delay(HASH_RETRY_DELAY_MS);
+      let before: BigIntStats;
+      let hashes: FileHashes | undefined;
+      try {
+        const file = await fs.openForReading(absolute);
+        try {
+          before = await file.stat();
+          // No longer a regular file (the path was replaced since the walk): try again.
+          if (before.isFile()) hashes = await hashOpenFile(file, { expectedSize: Number(before.size), onBytes });
+        } finally {
+          await file.close();
+        }
+        const after = await fs.lstat(absolute);
+        const checkedAt = Date.now();
+        if (hashes !== undefined && sameFileState(before, after) && hashes.size === Number(before.size)) {
+          return { hashes, stats: before, checkedAt };
+        }
+      } catch (error) {
+        if (this.options.signal?.aborted === true) throw error;
+        if (isNotFound(error)) return undefined; // Deleted since the walk: the next scan records it.
+        if (errorCode(error) === 'ELOOP') continue; // Replaced by a symlink since the walk.
+        this.report.error(path, describeError(error));
+        return undefined;
+      }
+    }
+    this.report.error(path, CHANGING_WHILE_SCANNED);
+    return undefined;
+  }
+
+  /** The deletion candidate with this content, preferring the same inode (a rename); taken. */
+  private takeMoveSource(contentHash: Uint8Array, inode: bigint): string | undefined {
+    const key = Buffer.from(contentHash).toString('hex');
+    const paths = this.deletionsByContent.get(key);
+    if (paths === undefined) return undefined;
+    const live = paths.filter((path) => this.deletions.has(path));
+    const chosen = live.find((path) => this.deletions.get(path)?.inode === inode) ?? live[0];
+    if (chosen === undefined) return undefined;
+    this.deletions.delete(chosen);
+    this.components.racy.delete(chosen);
+    this.deletionsByContent.set(
+      key,
+      live.filter((path) => path !== chosen),
+    );
+    return chosen;
+  }
+
+  private async recordDeletions(): Promise<void> {
+    const { store } = this.components;
+    for (const path of this.deletions.keys()) {
+      this.components.racy.delete(path);
+      const previous = await store.get(path);
+      if (previous === undefined || previous.deleted) continue;
+      this.report.add('deleted', path, previous.size);
+      await this.batcher.add(tombstoneOf(previous, store.deviceId));
+      // No abort from here on: the deletes of a scan are recorded all together.
+      await this.yielder.yieldIfDue();
+    }
+    this.deletions.clear();
+  }
+}
+
+/** The same file with the same content, as far as stat can tell. */
+function sameFileState(before: BigIntStats, after: BigIntStats): boolean {
+  return after.isFile() && before.ino === after.ino && before.size === after.size && before.mtimeNs === after.mtimeNs;
+}
+
+function decodeText(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
+}
