@@ -168,6 +168,21 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       for (const name of names) assert.equal((await store.get(name))?.path, name);
     });
 
+    it('records(subtree) lists the path and what is under it, not its look-alike siblings', async (t) => {
+      const { store } = await fresh(t);
+      const names = ['a', 'a b', 'a.txt', 'a/b', 'a/b/c', 'a/b c', 'a/b0', 'a/b/c/d', 'a/b!', 'a/bb', 'ab', 'b'];
+      await store.commit(names.map((p) => sampleChange(p)));
+      const under = async (subtree: string) => {
+        const out: string[] = [];
+        for await (const record of store.records(subtree)) out.push(record.path);
+        return out;
+      };
+      assert.deepEqual(await under('a/b'), ['a/b', 'a/b/c', 'a/b/c/d']);
+      assert.deepEqual(await under('a'), ['a', 'a/b', 'a/b c', 'a/b!', 'a/b/c', 'a/b/c/d', 'a/b0', 'a/bb'].sort(byUtf8));
+      assert.deepEqual(await under('a/b/c/d'), ['a/b/c/d']);
+      assert.deepEqual(await under('missing'), []);
+    });
+
     it('keeps tombstones: get, since and records return them', async (t) => {
       const { store } = await fresh(t);
       await store.commit([sampleChange('gone.txt'), sampleChange('kept.txt')]);

@@ -12,6 +12,9 @@ import { isUnchanged, knownEntryOf, planChange, tombstoneOf, type KnownEntry, ty
 import { ReportBuilder, type ScanReport } from './report.js';
 import { Walker, type WalkEntry } from './walker.js';
 
+/** Up to this many scopes are read from the store one subtree each; more, and one pass over all is cheaper. */
+const MAX_SUBTREE_READS = 64;
+
 /** Reads of a file that keeps changing while it is hashed, before it is left for the next scan. */
 export const MAX_HASH_ATTEMPTS = 3;
 /** Pause before hashing a changing file again, to let its writer finish. */
@@ -171,8 +174,19 @@ export class ScanRun {
     const known = new Map<string, KnownEntry>();
     if (scopes.length === 0) return known;
     const everything = scopes.includes('');
+    const { store } = this.components;
+    if (!everything && scopes.length <= MAX_SUBTREE_READS) {
+      // A watcher's rescan of a few paths reads only their subtrees, not the whole index.
+      for (const scope of scopes) {
+        for await (const record of store.records(scope)) {
+          known.set(record.path, knownEntryOf(record));
+          await this.pause();
+        }
+      }
+      return known;
+    }
     const scopeSet = new Set(scopes);
-    for await (const record of this.components.store.records()) {
+    for await (const record of store.records()) {
       if (everything || isUnderAny(record.path, scopeSet)) known.set(record.path, knownEntryOf(record));
       await this.pause();
     }

@@ -218,9 +218,20 @@ class LevelStore implements Store {
     }
   }
 
-  async *records(): AsyncGenerator<FileRecord> {
+  async *records(subtree?: string): AsyncGenerator<FileRecord> {
     this.assertOpen();
-    const entries = this.db.iterator(tableRange(TABLE.file));
+    if (subtree === undefined) {
+      yield* this.recordsIn(tableRange(TABLE.file));
+      return;
+    }
+    // The path itself, then the keys from "subtree/" up to "subtree0" ('0' follows '/' in UTF-8).
+    const own = await this.get(subtree);
+    if (own !== undefined) yield own;
+    yield* this.recordsIn({ gte: fileKey(`${subtree}/`), lt: fileKey(`${subtree}0`) });
+  }
+
+  private async *recordsIn(range: { gte: Uint8Array; lt: Uint8Array }): AsyncGenerator<FileRecord> {
+    const entries = this.db.iterator(range);
     try {
       for (;;) {
         const batch = await this.step(() => entries.nextv(SCAN_BATCH));

@@ -83,9 +83,10 @@ export class MemoryStore implements Store {
     }
   }
 
-  async *records(): AsyncGenerator<FileRecord> {
+  async *records(subtree?: string): AsyncGenerator<FileRecord> {
     this.assertOpen();
-    const paths = [...this.files.keys()].sort(comparePaths);
+    const inScope = (path: string) => subtree === undefined || path === subtree || path.startsWith(`${subtree}/`);
+    const paths = [...this.files.keys()].filter(inScope).sort(comparePaths);
     for (const path of paths) {
       const record = this.files.get(path);
       if (record !== undefined) yield copyRecord(record);

@@ -65,8 +65,11 @@ export interface Store {
   commit(changes: readonly FileChange[]): Promise<FileRecord[]>;
   /** Records whose sequence is above `sequence`, in sequence order: what a peer has not seen. */
   since(sequence: number): AsyncIterable<FileRecord>;
-  /** Every record (tombstones included), in path order. */
-  records(): AsyncIterable<FileRecord>;
+  /**
+   * Every record (tombstones included) in path order; with `subtree`, only the record at that path
+   * and those under it (`subtree/...`), so a rescan of a few paths reads only what it needs.
+   */
+  records(subtree?: string): AsyncIterable<FileRecord>;
   getPeer(peer: string): Promise<PeerProgress>;
   setPeer(peer: string, progress: PeerProgress): Promise<void>;
   getMeta(key: string): Promise<Uint8Array | undefined>;
