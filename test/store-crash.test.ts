@@ -6,12 +6,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Level } from 'level';
-import { decodeUtf8, sequenceOfKey, TABLE, tableRange } from '../src/store/level-keys.js';
 import { openLevelStore } from '../src/store/level-store.js';
-import { decodeRecord } from '../src/store/record-codec.js';
 import { BATCH_SIZE, FRESH_PER_BATCH, freshPath, HOT_PATHS } from './fixtures/commit-batches.js';
 import { tempDir } from './helpers.js';
+import { readRaw } from './store-helpers.js';
 
 const TSX = import.meta.resolve('tsx');
 const CHILD = fileURLToPath(new URL('fixtures/commit-batches.ts', import.meta.url));
@@ -44,28 +42,6 @@ async function runAndKill(location: string, signal: AbortSignal): Promise<Run> {
   const [code, killedBy] = (await exited) as [number | null, NodeJS.Signals | null];
   assert.equal(killedBy, 'SIGKILL', `the child ended on its own (code ${code}): ${stderr}`);
   return { lastReported };
-}
-
-/** Every record and sequence entry, read raw: the store's own reads would hide what they skip. */
-async function readRaw(location: string): Promise<{ records: Map<string, number>; sizes: Map<string, number>; index: Map<number, string> }> {
-  const db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    const records = new Map<string, number>();
-    const sizes = new Map<string, number>();
-    for await (const [key, value] of db.iterator(tableRange(TABLE.file))) {
-      const path = decodeUtf8(key.subarray(1), 'a record key');
-      const record = decodeRecord(value);
-      assert.equal(record.path, path);
-      records.set(path, record.sequence);
-      sizes.set(path, record.size);
-    }
-    const index = new Map<number, string>();
-    for await (const [key, value] of db.iterator(tableRange(TABLE.sequence))) index.set(sequenceOfKey(key), decodeUtf8(value, 'a path'));
-    return { records, sizes, index };
-  } finally {
-    await db.close();
-  }
 }
 
 it('after kill -9 at random moments, every commit is all or nothing and the sequence index matches the records', { timeout: 60_000 }, async (t) => {

@@ -1,3 +1,7 @@
+import assert from 'node:assert/strict';
+import { Level } from 'level';
+import { decodeUtf8, sequenceOfKey, TABLE, tableRange } from '../src/store/level-keys.js';
+import { decodeRecord } from '../src/store/record-codec.js';
 import fc from 'fast-check';
 import type { EntryType, FileChange, FileRecord, Store } from '../src/store/types.js';
 import type { DeviceId, VersionVector } from '../src/store/version-vector.js';
@@ -101,3 +105,26 @@ export const changeArbitrary: fc.Arbitrary<FileChange> = fc
   })
   // Plain objects, as callers make them (fc.record's have no prototype).
   .map((change) => ({ ...change }));
+
+/** Every record and sequence entry, read raw: the store's own reads would hide what they skip. */
+export async function readRaw(location: string): Promise<{ records: Map<string, number>; sizes: Map<string, number>; index: Map<number, string> }> {
+  const db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    const records = new Map<string, number>();
+    const sizes = new Map<string, number>();
+    for await (const [key, value] of db.iterator(tableRange(TABLE.file))) {
+      const path = decodeUtf8(key.subarray(1), 'a record key');
+      const record = decodeRecord(value);
+      assert.equal(record.path, path);
+      records.set(path, record.sequence);
+      sizes.set(path, record.size);
+    }
+    const index = new Map<number, string>();
+    for await (const [key, value] of db.iterator(tableRange(TABLE.sequence))) index.set(sequenceOfKey(key), decodeUtf8(value, 'a path'));
+    return { records, sizes, index };
+  } finally {
+    await db.close();
+  }
+}
+

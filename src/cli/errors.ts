@@ -1,4 +1,6 @@
 import { DeltaError } from '../delta/errors.js';
+import { FolderError } from '../folder/errors.js';
+import { StoreError, StoreLockedError } from '../store/errors.js';
 
 /** A failure the user can act on: printed as one line, exit code EXIT_FAILURE or EXIT_USAGE. */
 export class CliError extends Error {
@@ -43,7 +45,12 @@ export function printable(text: string): string {
 /** One line for the user, and the exit code, for any error. Never a stack trace (MESH_DEBUG=1 adds it). */
 export function describeError(error: unknown): { message: string; exitCode: number } {
   if (error instanceof CliError) return { message: error.message, exitCode: error.exitCode };
-  if (error instanceof DeltaError) return { message: error.message, exitCode: EXIT_FAILURE };
+  if (error instanceof StoreLockedError) {
+    return { message: 'this folder is in use by another mesh process (stop it first, or use `mesh status`)', exitCode: EXIT_FAILURE };
+  }
+  if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError) {
+    return { message: printable(error.message), exitCode: EXIT_FAILURE };
+  }
   if (isErrno(error) && error.code !== undefined && error.code in ERRNO_MESSAGES) {
     const where = error.path === undefined ? '' : `${printable(error.path)}: `;
     return { message: `${where}${ERRNO_MESSAGES[error.code]}`, exitCode: EXIT_FAILURE };

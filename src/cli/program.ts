@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_USAGE } from './errors.js';
 import { registerRdiff } from './rdiff.js';
+import { registerScan } from './scan.js';
 
 export const VERSION = '0.1.0';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(`mesh: ${text.replace(/^error: /, '')}`) })
     .exitOverride();
+  registerScan(program);
   registerRdiff(program);
   for (const command of program.commands) command.exitOverride();
   return program;
@@ -21,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Commander has already printed its message (or the help / version text).

@@ -45,3 +45,8 @@ export class FolderMissingError extends FolderError {
 export class IgnoreFileError extends FolderError {
   override name = 'IgnoreFileError';
 }
+
+/** The folder given to a command does not exist or is not a directory. */
+export class NotAFolderError extends FolderError {
+  override name = 'NotAFolderError';
+}
