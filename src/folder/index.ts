@@ -8,6 +8,7 @@ export * from './records.js';
 export * from './report.js';
 export * from './progress.js';
 export * from './change-batcher.js';
+export * from './folder-lock.js';
 export { MAX_HASH_ATTEMPTS, HASH_RETRY_DELAY_MS, HASH_CONCURRENCY, CHANGING_WHILE_SCANNED, IGNORE_FINGERPRINT_KEY, RACY_WINDOW_MS, type ScanOptions } from './scan-run.js';
 export { ENTRY_CONCURRENCY } from './walker.js';
 export * from './scanner.js';

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { openLevelStore } from '../store/level-store.js';
 import type { Store } from '../store/types.js';
 import { NotAFolderError } from './errors.js';
+import { FolderLock } from './folder-lock.js';
 import { initFolder, STATE_DIRECTORY } from './folder-root.js';
 import { openScanner, type Scanner, type ScannerInit } from './scanner.js';
 
@@ -14,6 +15,8 @@ export interface LocalFolder {
   readonly root: string;
   readonly store: Store;
   readonly scanner: Scanner;
+  /** The folder lock its scanner holds for each scan; whatever else changes the folder takes it too. */
+  readonly lock: FolderLock;
   close(): Promise<void>;
 }
 
@@ -34,8 +37,9 @@ export async function openLocalFolder(
   const root = await initFolder(absolute);
   const store = await openLevelStore(join(root, STATE_DIRECTORY, INDEX_DIRECTORY));
   try {
-    const scanner = await openScanner({ root, store, ...options });
-    return { root, store, scanner, close: () => store.close() };
+    const lock = new FolderLock();
+    const scanner = await openScanner({ root, store, lock, ...options });
+    return { root, store, scanner, lock, close: () => store.close() };
   } catch (error) {
     await store.close();
     throw error;

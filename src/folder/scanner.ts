@@ -1,6 +1,7 @@
 import type { Store } from '../store/types.js';
 import { nodeFolderFs, type FolderFs } from './folder-fs.js';
 import { checkFolder, readFolderIdentity, resolveRoot, type FolderIdentity } from './folder-root.js';
+import type { FolderLock } from './folder-lock.js';
 import { IgnoreRules } from './ignore.js';
 import type { ScanProgress } from './progress.js';
 import type { ScanReport } from './report.js';
@@ -17,6 +18,11 @@ export interface ScannerInit {
   readonly progressIntervalMs?: number;
   /** File-system access; default the real one. Tests inject failures here. */
   readonly fs?: FolderFs;
+  /**
+   * The folder's lock, shared with whatever else changes the folder (the applier of `mesh join`):
+   * each scan holds it from start to end. Default: none (a scanner alone needs none).
+   */
+  readonly lock?: FolderLock;
 }
 
 /**
@@ -36,7 +42,8 @@ export async function openScanner(init: ScannerInit): Promise<Scanner> {
 /**
  * Keeps the store's records of one folder in step with its files: finds what was added, changed,
  * moved and deleted since the records were made, and commits new versions for them. Scans run one
- * at a time (a scan requested during another starts when it ends).
+ * at a time (a scan requested during another starts when it ends), each holding the folder lock
+ * (ScannerInit.lock) when there is one.
  */
 export class Scanner {
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,7 +69,7 @@ export class Scanner {
    * `options.signal` aborts it (see ScanOptions).
    */
   scan(options: ScanOptions = {}): Promise<ScanReport> {
-    const run = this.queue.then(() =>
+    const scan = () =>
       new ScanRun(
         {
           root: this.root,
@@ -75,8 +82,9 @@ export class Scanner {
           racy: this.racy,
         },
         options,
-      ).run(),
-    );
+      ).run();
+    const { lock } = this.init;
+    const run = this.queue.then(() => (lock === undefined ? scan() : lock.run(scan)));
     this.queue = run.catch(() => undefined);
     return run;
   }
