@@ -1,0 +1,414 @@
+import type { BigIntStats } from 'node:fs';
+import { chmod, lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { MalformedDeltaError, VerificationError } from '../delta/index.js';
+import { syncDirectory } from '../fs/atomic-write.js';
+import { FolderMissingError } from '../folder/errors.js';
+import type { FolderLock } from '../folder/folder-lock.js';
+import { toAbsolute } from '../folder/paths.js';
+import { permissionsOf } from '../folder/records.js';
+import { comparePaths } from '../store/memory-store.js';
+import type { FileChange, FileRecord, Store } from '../store/types.js';
+import { EMPTY_VECTOR, merge, type VersionVector } from '../store/version-vector.js';
+import { ApplyReportBuilder, type AppliedPath, type ApplyReport, type PullSummary, type SkipReason } from './apply-report.js';
+import { conflictName } from './conflict-name.js';
+import {
+  diskMatches,
+  ensureRealParents,
+  finishFile,
+  lstatOrUndefined,
+  removeEmptyFolder,
+  removePlanted,
+  tempPathOf,
+  unlinkIfPresent,
+} from './disk.js';
+import { ConflictCopyExistsError, ContentMismatchError, InvalidRemoteRecordError } from './errors.js';
+import { LocalContentIndex } from './local-content.js';
+import { decide, type Decision } from './planner.js';
+import { Puller, type Exchange } from './puller.js';
+import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
+
+/** Permission bits a peer may set: never setuid, setgid or sticky. */
+const APPLIED_MODE_MASK = 0o777;
+const NO_BYTES = new Uint8Array(0);
+
+/** Decides which paths the local rules ignore (the scanner's IgnoreRules fits). */
+export interface IgnoreMatcher {
+  isIgnored(path: string, isDirectory: boolean): boolean;
+}
+
+export interface ApplyRunComponents {
+  readonly root: string;
+  readonly store: Store;
+  readonly lock: FolderLock;
+  readonly exchange: Exchange;
+  readonly concurrency: number;
+  readonly ignores?: IgnoreMatcher;
+  readonly checkFolder?: () => Promise<void>;
+  readonly rescan?: (paths: readonly string[]) => Promise<unknown>;
+}
+
+/** What one path came to, before it goes into the report. */
+type Settled = { readonly applied: Omit<AppliedPath, 'status' | 'path' | 'decision'> } | { readonly skipped: SkipReason };
+
+const skipped = (reason: SkipReason): Settled => ({ skipped: reason });
+
+/**
+ * One call of Applier.apply: the records grouped by path and applied in phases, so that folders
+ * exist before what goes in them and are emptied before they are removed:
+ *   1. folders (parents first), one at a time;
+ *   2. files and symlinks, `concurrency` at a time (a rename elsewhere is copied before step 3
+ *      deletes its source);
+ *   3. deletes, deepest first, one at a time;
+ *   4. files and symlinks replacing a local folder (emptied by step 3).
+ * Records of one path are applied one after the other, in the order given.
+ */
+export class ApplyRun {
+  private readonly report = new ApplyReportBuilder();
+  private readonly puller: Puller;
+  private index?: LocalContentIndex;
+  private indexing?: Promise<LocalContentIndex>;
+  /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
+  private readonly rescans = new Set<string>();
+  private fatal: { error: unknown } | undefined;
+
+  constructor(private readonly components: ApplyRunComponents) {
+    this.puller = new Puller({ root: components.root, exchange: components.exchange, localContent: () => this.localContent() });
+  }
+
+  async run(remotes: readonly RemoteRecord[]): Promise<ApplyReport> {
+    const started = performance.now();
+    const groups = new Map<string, RemoteRecord[]>();
+    for (const remote of remotes) {
+      const group = groups.get(remote.path);
+      if (group === undefined) groups.set(remote.path, [remote]);
+      else group.push(remote);
+    }
+    const folders: RemoteRecord[][] = [];
+    const files: RemoteRecord[][] = [];
+    const deletes: RemoteRecord[][] = [];
+    for (const group of groups.values()) {
+      const last = group[group.length - 1];
+      if (last.deleted) deletes.push(group);
+      else if (last.type === 'directory') folders.push(group);
+      else files.push(group);
+    }
+    folders.sort((a, b) => comparePaths(a[0].path, b[0].path));
+    deletes.sort((a, b) => comparePaths(b[0].path, a[0].path));
+
+    await this.each(folders, 1);
+    const replacingFolders: RemoteRecord[][] = [];
+    await this.each(files, this.components.concurrency, async (group) => {
+      const local = await this.components.store.get(group[0].path);
+      if (local?.type !== 'directory' || local.deleted) return false;
+      replacingFolders.push(group);
+      return true;
+    });
+    await this.each(deletes, 1);
+    await this.each(replacingFolders, this.components.concurrency);
+
+    if (this.rescans.size > 0 && this.components.rescan !== undefined) await this.components.rescan([...this.rescans]);
+    return this.report.finish(performance.now() - started);
+  }
+
+  /** Applies the groups, `width` at a time; `defer` may set a group aside for later. */
+  private async each(groups: RemoteRecord[][], width: number, defer?: (group: RemoteRecord[]) => Promise<boolean>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (this.fatal === undefined && next < groups.length) {
+        const group = groups[next++];
+        try {
+          if (defer !== undefined && (await defer(group))) continue;
+          for (const remote of group) await this.applyOne(remote);
+        } catch (error) {
+          this.fatal ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, groups.length) }, worker));
+    if (this.fatal !== undefined) throw this.fatal.error;
+  }
+
+  /** Decides and applies one record; every failure but a missing folder is reported, not thrown. */
+  private async applyOne(remote: RemoteRecord): Promise<void> {
+    const { path } = remote;
+    let decision: Decision | undefined;
+    try {
+      const problem = remoteRecordProblem(remote);
+      if (problem !== undefined) throw new InvalidRemoteRecordError(`record of ${JSON.stringify(path)} from peer ${remote.peer}: ${problem}`);
+      if (this.components.ignores?.isIgnored(path, remote.type === 'directory') === true) {
+        this.report.skip(path, 'ignored');
+        return;
+      }
+      const local = await this.components.store.get(path);
+      decision = decide(local, remote);
+      const settled = await this.settle(remote, local, decision);
+      if ('skipped' in settled) this.report.skip(path, settled.skipped);
+      else this.report.add({ status: 'applied', path, decision: decision.action, ...settled.applied });
+    } catch (error) {
+      if (error instanceof FolderMissingError) throw error;
+      this.report.add({ status: 'failed', path, error: asError(error), peer: remote.peer, peerAtFault: isPeerFault(error) });
+    }
+  }
+
+  private async settle(remote: RemoteRecord, local: FileRecord | undefined, decision: Decision): Promise<Settled> {
+    switch (decision.action) {
+      case 'nothing':
+        return skipped('up-to-date');
+      case 'merge':
+        return this.recordMerged(remote, local!, 'merged');
+      case 'conflict':
+        if (decision.winner === 'local') return this.recordMerged(remote, local!, 'kept-local');
+        return this.applyRemote(remote, local, true);
+      case 'apply':
+        return this.applyRemote(remote, local, false);
+    }
+  }
+
+  /** Records merge(L, R) with the local content and metadata: both sides end with one version. */
+  private recordMerged(remote: RemoteRecord, local: FileRecord, action: 'merged' | 'kept-local'): Promise<Settled> {
+    return this.locked(local.path, local, async (stats) => {
+      if (!diskMatches(local, stats)) return skipped('changed-locally');
+      await this.commit({ ...changeOf(local), version: merge(local.version, remote.version) });
+      return { applied: { action } };
+    });
+  }
+
+  private async applyRemote(remote: RemoteRecord, local: FileRecord | undefined, conflict: boolean): Promise<Settled> {
+    const version = merge(local?.version ?? EMPTY_VECTOR, remote.version);
+    // The losing local version is kept under a conflict name, unless it holds the same bytes.
+    const loser = conflict && local !== undefined && !local.deleted && !sameBytes(local, remote) ? local : undefined;
+    if (remote.deleted) return this.applyDelete(remote, local, version);
+    switch (remote.type) {
+      case 'file':
+        if (local !== undefined && !local.deleted && local.type === 'file' && sameBytes(local, remote)) {
+          return this.applyMetadata(remote, local, version);
+        }
+        return this.applyFile(remote, local, version, loser);
+      case 'directory':
+        return this.applyDirectory(remote, local, version, loser);
+      case 'symlink':
+        return this.applySymlink(remote, local, version, loser);
+    }
+  }
+
+  /** Pulls a file into its temp file, then, under the lock, puts it in place and records it. */
+  private async applyFile(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector, loser: FileRecord | undefined): Promise<Settled> {
+    const { root } = this.components;
+    const absolute = toAbsolute(root, remote.path);
+    // Checked before any byte moves, and again under the lock right before the rename.
+    if ((await ensureRealParents(root, remote.path, false)) === 'present' && !diskMatches(local, await lstatOrUndefined(absolute))) {
+      return skipped('changed-locally');
+    }
+    const pulled = await this.puller.pull(remote, local);
+    const pull: PullSummary = {
+      source: pulled.source,
+      ...(pulled.basis === undefined ? {} : { basis: pulled.basis }),
+      ...(pulled.from === undefined ? {} : { from: pulled.from }),
+      attempts: pulled.attempts,
+      literalBytes: pulled.literalBytes,
+      reusedBytes: pulled.reusedBytes,
+    };
+    const temp = toAbsolute(root, pulled.temp);
+    await finishFile(temp, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
+    // A temp file left by a change found below stays: the next attempt's basis, complete.
+    const settled = await this.locked(remote.path, local, async (stats) => {
+      if (!diskMatches(local, stats)) return skipped('changed-locally');
+      const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
+      if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
+      await rename(temp, absolute);
+      await syncDirectory(dirname(absolute));
+      const after = await lstat(absolute, { bigint: true });
+      await this.commit(contentChange(remote, after, version));
+      return { applied: { action: 'file', pull, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
+    });
+    if ('applied' in settled) await this.puller.discard(remote);
+    return settled;
+  }
+
+  /** Same bytes as the local file: only permissions and mtime change (no copy of a large file for a chmod). */
+  private applyMetadata(remote: RemoteRecord, local: FileRecord, version: VersionVector): Promise<Settled> {
+    return this.locked(remote.path, local, async (stats, absolute) => {
+      if (!diskMatches(local, stats)) return skipped('changed-locally');
+      const after = await finishFile(absolute, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
+      await this.commit(contentChange(remote, after, version));
+      return { applied: { action: 'metadata' } };
+    });
+  }
+
+  private applyDirectory(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector, loser: FileRecord | undefined): Promise<Settled> {
+    const mode = remote.mode & APPLIED_MODE_MASK;
+    return this.locked(remote.path, local, async (stats, absolute) => {
+      // A folder already there that no record knows (made locally, not yet scanned) is adopted.
+      const adopt = (local === undefined || local.deleted) && stats?.isDirectory() === true;
+      if (!adopt && !diskMatches(local, stats)) return skipped('changed-locally');
+      await ensureRealParents(this.components.root, remote.path, true);
+      const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
+      // Else a dominated file or symlink at the path (checked above) is replaced by the folder.
+      if (conflictCopy === undefined && stats !== undefined && !stats.isDirectory()) await unlink(absolute);
+      if (conflictCopy !== undefined || stats?.isDirectory() !== true) await mkdir(absolute, { mode });
+      await chmod(absolute, mode);
+      await syncDirectory(dirname(absolute));
+      const after = await lstat(absolute, { bigint: true });
+      if (!after.isDirectory()) throw new Error(`${JSON.stringify(remote.path)} is not a folder after it was made`);
+      await this.commit(contentChange(remote, after, version));
+      return { applied: { action: 'directory', ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
+    });
+  }
+
+  /** Makes the link at a temp name, then renames it into place: an existing link is replaced atomically. */
+  private async applySymlink(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector, loser: FileRecord | undefined): Promise<Settled> {
+    const { root } = this.components;
+    await ensureRealParents(root, remote.path, true);
+    const temp = toAbsolute(root, tempPathOf(remote.path, remote.contentHash));
+    await removePlanted(temp);
+    await symlink(remote.symlinkTarget, temp);
+    let settled: Settled | undefined;
+    try {
+      settled = await this.locked(remote.path, local, async (stats, absolute) => {
+        if (!diskMatches(local, stats)) return skipped('changed-locally');
+        const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
+        if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
+        await rename(temp, absolute);
+        await syncDirectory(dirname(absolute));
+        const after = await lstat(absolute, { bigint: true });
+        await this.commit(contentChange(remote, after, version));
+        return { applied: { action: 'symlink', ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
+      });
+    } finally {
+      if (settled === undefined || 'skipped' in settled) await unlinkIfPresent(temp);
+    }
+    return settled;
+  }
+
+  /**
+   * A delete: only of the version that was deleted (the disk must still match the local record;
+   * if not, edit beats delete: kept), never through a symlinked parent, and a folder only when it
+   * is empty (its deleted contents went first); then the tombstone, with the remote's version.
+   */
+  private applyDelete(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector): Promise<Settled> {
+    const tombstone: FileChange = {
+      path: remote.path,
+      type: remote.type,
+      size: 0,
+      mtimeNs: remote.mtimeNs,
+      mode: remote.mode,
+      inode: 0n,
+      blockHashes: NO_BYTES,
+      contentHash: NO_BYTES,
+      symlinkTarget: '',
+      version,
+      deleted: true,
+      modifiedBy: remote.modifiedBy,
+    };
+    return this.locked(remote.path, local, async (stats, absolute) => {
+      // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
+      if (local === undefined || local.deleted || stats === undefined) {
+        await this.commit(tombstone);
+        return { applied: { action: 'tombstone' } };
+      }
+      if (!diskMatches(local, stats)) return skipped('kept-edit');
+      if (stats.isDirectory()) {
+        if (!(await removeEmptyFolder(absolute))) return skipped('kept-folder');
+      } else {
+        await unlink(absolute); // a symlink itself, never its target
+      }
+      await syncDirectory(dirname(absolute));
+      await this.commit(tombstone);
+      return { applied: { action: 'deleted' } };
+    });
+  }
+
+  /** Renames the losing local version to its conflict name (under the lock); the scanner records it later. */
+  private async keepLoser(loser: FileRecord): Promise<string> {
+    const { root } = this.components;
+    const copy = conflictName(loser.path, loser.mtimeNs, loser.modifiedBy);
+    const copyAbsolute = toAbsolute(root, copy);
+    if ((await lstatOrUndefined(copyAbsolute)) !== undefined) {
+      throw new ConflictCopyExistsError(`cannot keep the losing version of ${JSON.stringify(loser.path)}: ${JSON.stringify(copy)} exists`);
+    }
+    await rename(toAbsolute(root, loser.path), copyAbsolute);
+    this.rescans.add(copy);
+    // What was recorded under a folder that lost is now under the copy: the scan of the path
+    // records those deletes.
+    if (loser.type === 'directory') this.rescans.add(loser.path);
+    return copy;
+  }
+
+  /**
+   * Runs `work` holding the folder lock, after checking that the folder is still there, that the
+   * path's record is still `expected` (a scan may have recorded a change since the decision) and
+   * that every parent is a real folder; `work` gets what lstat shows at the path (undefined when
+   * nothing is there or a parent is missing).
+   */
+  private locked(
+    path: string,
+    expected: FileRecord | undefined,
+    work: (stats: BigIntStats | undefined, absolute: string) => Promise<Settled>,
+  ): Promise<Settled> {
+    const { root, store, lock, checkFolder } = this.components;
+    return lock.run(async () => {
+      await checkFolder?.();
+      const current = await store.get(path);
+      if (current?.sequence !== expected?.sequence) return skipped('changed-locally');
+      const absolute = toAbsolute(root, path);
+      const parents = await ensureRealParents(root, path, false);
+      return work(parents === 'missing' ? undefined : await lstatOrUndefined(absolute), absolute);
+    });
+  }
+
+  private async commit(change: FileChange): Promise<void> {
+    const [stored] = await this.components.store.commit([change]);
+    this.index?.add(stored);
+  }
+
+  /** The index of local content, built on first use (one pass over the store per apply). */
+  private async localContent(): Promise<LocalContentIndex> {
+    this.indexing ??= LocalContentIndex.build(this.components.store).then((index) => (this.index = index));
+    return this.indexing;
+  }
+}
+
+/** Same type and bytes (content hash, target): permissions aside. */
+function sameBytes(a: Pick<FileRecord, 'type' | 'contentHash' | 'symlinkTarget'>, b: Pick<FileRecord, 'type' | 'contentHash' | 'symlinkTarget'>): boolean {
+  return a.type === b.type && a.symlinkTarget === b.symlinkTarget && Buffer.from(a.contentHash).equals(b.contentHash);
+}
+
+/** The record of a remote version now on disk: its content and version, this disk's metadata. */
+function contentChange(remote: RemoteRecord, stats: BigIntStats, version: VersionVector): FileChange {
+  return {
+    path: remote.path,
+    type: remote.type,
+    size: remote.type === 'file' ? Number(stats.size) : 0,
+    mtimeNs: stats.mtimeNs,
+    mode: permissionsOf(stats),
+    inode: stats.ino,
+    blockHashes: remote.blockHashes,
+    contentHash: remote.contentHash,
+    symlinkTarget: remote.symlinkTarget,
+    version,
+    deleted: false,
+    modifiedBy: remote.modifiedBy,
+  };
+}
+
+/** A stored record as a change to commit (the store assigns a new sequence). */
+function changeOf(record: FileRecord): FileChange {
+  const { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, version, deleted, modifiedBy } = record;
+  return { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, version, deleted, modifiedBy };
+}
+
+/** Whether the peer is to blame for a failure: its record, its delta or its bytes were wrong. */
+function isPeerFault(error: unknown): boolean {
+  return (
+    error instanceof InvalidRemoteRecordError ||
+    error instanceof ContentMismatchError ||
+    error instanceof MalformedDeltaError ||
+    error instanceof VerificationError
+  );
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+

@@ -1,0 +1,10 @@
+export * from './errors.js';
+export * from './remote-record.js';
+export * from './planner.js';
+export * from './conflict-name.js';
+export * from './local-content.js';
+export { tempPathOf, PARTIAL_BASIS_SUFFIX, TEMP_HASH_DIGITS } from './disk.js';
+export * from './puller.js';
+export * from './apply-report.js';
+export type { IgnoreMatcher } from './apply-run.js';
+export * from './applier.js';

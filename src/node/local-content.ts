@@ -1,0 +1,99 @@
+import { knownEntryOf, type KnownEntry } from '../folder/records.js';
+import { BLOCK_HASH_BYTES, type FileRecord, type Store } from '../store/types.js';
+
+/**
+ * Where else this folder already holds content a pull needs, from the store's records (never by
+ * reading files): files with a given content hash (a rename or copy elsewhere moves no bytes), and
+ * the file sharing the most 128 KiB blocks with a new version (the best basis for its delta).
+ * Candidates are only hints: the puller checks each on disk and verifies what it builds.
+ */
+
+/** Block hashes indexed at most (128 KiB each: 16 GiB of files), so memory stays bounded (~20 MB). */
+export const MAX_INDEXED_BLOCKS = 1 << 17;
+/** Files remembered per block hash (a block of zeros is in many files; a few candidates are enough). */
+export const MAX_FILES_PER_BLOCK = 4;
+/** Bytes of a block hash used as its key: 128 bits, plenty to tell blocks apart for a hint. */
+const BLOCK_KEY_BYTES = 16;
+
+export interface LocalFile {
+  readonly path: string;
+  /** What the disk must still show for the record to be trusted (size, mtime, inode, mode). */
+  readonly entry: KnownEntry;
+}
+
+export class LocalContentIndex {
+  private readonly byContent = new Map<string, LocalFile[]>();
+  private readonly byBlock = new Map<string, string[]>();
+  private readonly files = new Map<string, LocalFile>();
+  private indexedBlocks = 0;
+
+  /** One pass over the store's records. */
+  static async build(store: Store): Promise<LocalContentIndex> {
+    const index = new LocalContentIndex();
+    for await (const record of store.records()) index.add(record);
+    return index;
+  }
+
+  /** Adds (or replaces) a path's record; a tombstone or non-file only removes the path. */
+  add(record: FileRecord): void {
+    this.remove(record.path);
+    if (record.deleted || record.type !== 'file' || record.size === 0) return;
+    const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
+    this.files.set(record.path, file);
+    const content = keyOf(record.contentHash, record.contentHash.length);
+    const sameContent = this.byContent.get(content);
+    if (sameContent === undefined) this.byContent.set(content, [file]);
+    else sameContent.push(file);
+    for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
+      const key = keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES);
+      const paths = this.byBlock.get(key);
+      if (paths === undefined) {
+        this.byBlock.set(key, [record.path]);
+        this.indexedBlocks++;
+      } else if (paths.length < MAX_FILES_PER_BLOCK && !paths.includes(record.path)) {
+        paths.push(record.path);
+      }
+    }
+  }
+
+  /** Forgets a path (its block entries stay: a hint at worst, each candidate is checked on disk). */
+  remove(path: string): void {
+    const file = this.files.get(path);
+    if (file === undefined) return;
+    this.files.delete(path);
+    const key = keyOf(file.entry.contentHash, file.entry.contentHash.length);
+    const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
+    if (rest.length === 0) this.byContent.delete(key);
+    else this.byContent.set(key, rest);
+  }
+
+  /** Files recorded with this content hash, in the order they were added. */
+  withContent(contentHash: Uint8Array): readonly LocalFile[] {
+    return this.byContent.get(keyOf(contentHash, contentHash.length)) ?? [];
+  }
+
+  /**
+   * The file (other than `exclude`) sharing the most blocks with `blockHashes`, at least one; ties
+   * go to the first path in byte order, so the choice is the same every time.
+   */
+  mostShared(blockHashes: Uint8Array, exclude?: string): { file: LocalFile; sharedBlocks: number } | undefined {
+    const counts = new Map<string, number>();
+    for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) {
+      const paths = this.byBlock.get(keyOf(blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES));
+      if (paths === undefined) continue;
+      for (const path of paths) if (path !== exclude && this.files.has(path)) counts.set(path, (counts.get(path) ?? 0) + 1);
+    }
+    let best: { path: string; count: number } | undefined;
+    for (const [path, count] of counts) {
+      if (best === undefined || count > best.count || (count === best.count && Buffer.compare(Buffer.from(path), Buffer.from(best.path)) < 0)) {
+        best = { path, count };
+      }
+    }
+    const file = best === undefined ? undefined : this.files.get(best.path);
+    return best === undefined || file === undefined ? undefined : { file, sharedBlocks: best.count };
+  }
+}
+
+function keyOf(hash: Uint8Array, length: number): string {
+  return Buffer.from(hash.buffer, hash.byteOffset, Math.min(length, hash.length)).toString('latin1');
+}

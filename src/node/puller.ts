@@ -1,0 +1,229 @@
+import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
+import { hashFile } from '../folder/hasher.js';
+import { toAbsolute } from '../folder/paths.js';
+import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
+import type { FileRecord } from '../store/types.js';
+import {
+  createExclusive,
+  diskMatches,
+  ensureRealParents,
+  lstatOrUndefined,
+  openNoFollow,
+  PARTIAL_BASIS_SUFFIX,
+  removePlanted,
+  tempPathOf,
+  unlinkIfPresent,
+  writeFully,
+} from './disk.js';
+import { ContentMismatchError } from './errors.js';
+import type { LocalContentIndex, LocalFile } from './local-content.js';
+import type { RemoteRecord } from './remote-record.js';
+
+/**
+ * Sends our signature of a basis to the peer that announced `remote` and returns its delta (the
+ * transfer protocol's job; in tests an in-process function). `attempt` says which try of a rebuild
+ * this is (see rebuild()).
+ */
+export type Exchange = (remote: RemoteRecord, signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt) => AsyncIterable<Uint8Array>;
+
+/** Where a pulled file's bytes came from: nothing (empty file), a local copy, or a transfer. */
+export type PullSource = 'empty' | 'copy' | 'transfer';
+/**
+ * The basis of a transfer: the partial temp file of an interrupted pull of the same content, the
+ * old version at the path, the local file sharing the most blocks, or none.
+ */
+export type BasisKind = 'partial' | 'local' | 'similar' | 'none';
+
+export interface PulledFile {
+  /** Folder-relative path of the temp file holding the verified content, beside the target. */
+  readonly temp: string;
+  readonly source: PullSource;
+  /** A copy's source path, or a transfer's basis path (folder-relative; a partial's is its temp name). */
+  readonly from?: string;
+  readonly basis?: BasisKind;
+  /** Attempts of the rebuild (empty unless transferred). */
+  readonly attempts: readonly RebuildAttempt[];
+  /** Bytes of the file sent as literal data by the peer. */
+  readonly literalBytes: number;
+  /** Bytes of the file taken from the basis. */
+  readonly reusedBytes: number;
+}
+
+export interface PullerComponents {
+  readonly root: string;
+  readonly exchange: Exchange;
+  /** Where else the folder holds content (built on first use, shared by the pulls of one apply). */
+  readonly localContent: () => Promise<LocalContentIndex>;
+}
+
+/**
+ * Brings a remote file version into its temp file beside the target, verified: the cheapest way
+ * first. An empty file needs nothing; a local file with the same content hash is copied (a rename
+ * or copy elsewhere moves no bytes); otherwise `rebuild()` fetches a delta against the best basis:
+ * a partial temp file of the same content left by an interrupted pull, the old version at the
+ * path, or the local file sharing the most blocks. Whatever the source, the temp file is fsynced
+ * and hashed (SHA-256 blocks, as the scanner hashes) and must have the announced content hash and
+ * size, else it is removed and ContentMismatchError names the peer. The target is never touched.
+ */
+export class Puller {
+  constructor(private readonly components: PullerComponents) {}
+
+  async pull(remote: RemoteRecord, local: FileRecord | undefined): Promise<PulledFile> {
+    const { root } = this.components;
+    await ensureRealParents(root, remote.path, true);
+    const temp = tempPathOf(remote.path, remote.contentHash);
+    const tempAbsolute = toAbsolute(root, temp);
+    const none = { attempts: [], literalBytes: 0, reusedBytes: 0 };
+
+    if (remote.size === 0) {
+      await this.writeTemp(tempAbsolute, emptyChunks());
+      await this.verify(remote, temp);
+      return { temp, source: 'empty', ...none };
+    }
+    const copied = await this.copyFromSameContent(remote, local, tempAbsolute);
+    if (copied !== undefined) return { temp, source: 'copy', from: copied, ...none, reusedBytes: remote.size };
+
+    const basis = await this.chooseBasis(remote, local, temp);
+    let result;
+    try {
+      result = await rebuild({
+        basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
+        exchange: (signature, attempt) => this.components.exchange(remote, signature, attempt),
+        write: (chunks) => this.writeTemp(tempAbsolute, chunks),
+      });
+    } catch (error) {
+      // A delta the peer got wrong leaves nothing worth keeping; an interruption (a network error)
+      // leaves the partial temp file for the next attempt to use as its basis.
+      if (error instanceof DeltaError && !(error instanceof BasisMismatchError)) await this.discard(remote);
+      throw error;
+    }
+    await this.verify(remote, temp);
+    return {
+      temp,
+      source: 'transfer',
+      from: basis.path,
+      basis: basis.kind,
+      attempts: result.attempts,
+      literalBytes: result.stats.literalBytes,
+      reusedBytes: result.stats.copiedBytes,
+    };
+  }
+
+  /** Removes the temp file and partial basis of `remote` (after a failure, or once it is in place). */
+  async discard(remote: Pick<RemoteRecord, 'path' | 'contentHash'>, keepTemp = false): Promise<void> {
+    const temp = toAbsolute(this.components.root, tempPathOf(remote.path, remote.contentHash));
+    if (!keepTemp) await removePlanted(temp);
+    await removePlanted(temp + PARTIAL_BASIS_SUFFIX);
+  }
+
+  /** Hashes the temp file; on a mismatch removes it (and the partial basis) and blames the peer. */
+  private async verify(remote: RemoteRecord, temp: string): Promise<void> {
+    const hashes = await hashFile(toAbsolute(this.components.root, temp));
+    if (hashes.size === remote.size && Buffer.from(hashes.contentHash).equals(remote.contentHash)) return;
+    await this.discard(remote);
+    throw new ContentMismatchError(
+      `${JSON.stringify(remote.path)}: the bytes from peer ${remote.peer} (${hashes.size} bytes) do not have the content hash it announced; not applied`,
+    );
+  }
+
+  /** Copies a local file with the announced content hash into the temp file: the path copied from, or undefined. */
+  private async copyFromSameContent(remote: RemoteRecord, local: FileRecord | undefined, tempAbsolute: string): Promise<string | undefined> {
+    const candidates: LocalFile[] = [];
+    if (local !== undefined && !local.deleted && local.type === 'file' && Buffer.from(local.contentHash).equals(remote.contentHash)) {
+      candidates.push({ path: local.path, entry: local });
+    }
+    candidates.push(...(await this.components.localContent()).withContent(remote.contentHash));
+    for (const candidate of candidates) {
+      if (!(await this.isIntact(candidate))) continue;
+      try {
+        await removePlanted(tempAbsolute);
+        // COPYFILE_EXCL: never through a name planted since; FICLONE: a reflink where the file system can.
+        await copyFile(toAbsolute(this.components.root, candidate.path), tempAbsolute, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+        await this.syncAndHash(tempAbsolute, remote);
+        return candidate.path;
+      } catch {
+        // Changed or gone since it was recorded: try the next one, or transfer.
+        await removePlanted(tempAbsolute).catch(() => undefined);
+      }
+    }
+    return undefined;
+  }
+
+  private async syncAndHash(tempAbsolute: string, remote: RemoteRecord): Promise<void> {
+    const handle = await openNoFollow(tempAbsolute);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const hashes = await hashFile(tempAbsolute);
+    if (hashes.size !== remote.size || !Buffer.from(hashes.contentHash).equals(remote.contentHash)) throw new Error('copy source changed');
+  }
+
+  /** The best basis for a transfer (see BasisKind), each candidate checked on disk first. */
+  private async chooseBasis(remote: RemoteRecord, local: FileRecord | undefined, temp: string): Promise<{ path?: string; kind: BasisKind }> {
+    const partial = await this.takePartial(temp);
+    if (partial !== undefined) return { path: partial, kind: 'partial' };
+    if (local !== undefined && !local.deleted && local.type === 'file' && local.size > 0 && (await this.isIntact({ path: local.path, entry: local }))) {
+      return { path: local.path, kind: 'local' };
+    }
+    const similar = (await this.components.localContent()).mostShared(remote.blockHashes, remote.path);
+    if (similar !== undefined && (await this.isIntact(similar.file))) return { path: similar.file.path, kind: 'similar' };
+    return { kind: 'none' };
+  }
+
+  /**
+   * The partial temp file of an interrupted pull of this content, moved aside to `temp.basis` (the
+   * new attempt writes `temp` afresh): when both exist (interrupted twice) the longer is kept.
+   * Anything else planted at either name (a symlink, a FIFO) is removed without being followed.
+   */
+  private async takePartial(temp: string): Promise<string | undefined> {
+    const { root } = this.components;
+    const tempAbsolute = toAbsolute(root, temp);
+    const basisAbsolute = tempAbsolute + PARTIAL_BASIS_SUFFIX;
+    const usable = async (absolute: string) => {
+      const stats = await lstatOrUndefined(absolute);
+      if (stats === undefined) return undefined;
+      if (stats.isFile() && stats.size > 0n) return stats;
+      await removePlanted(absolute);
+      return undefined;
+    };
+    const fresh = await usable(tempAbsolute);
+    const aside = await usable(basisAbsolute);
+    if (fresh !== undefined && (aside === undefined || fresh.size > aside.size)) await rename(tempAbsolute, basisAbsolute);
+    else if (fresh !== undefined) await unlinkIfPresent(tempAbsolute);
+    return fresh === undefined && aside === undefined ? undefined : temp + PARTIAL_BASIS_SUFFIX;
+  }
+
+  /** Whether a recorded local file is on disk as recorded, under real parent folders. */
+  private async isIntact(file: LocalFile): Promise<boolean> {
+    try {
+      if ((await ensureRealParents(this.components.root, file.path, false)) === 'missing') return false;
+      return diskMatches(file.entry, await lstatOrUndefined(toAbsolute(this.components.root, file.path)));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes the rebuilt bytes to the temp file: whatever is at its name is removed first (never
+   * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. A failure part
+   * way leaves what was written: the next attempt's basis.
+   */
+  private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    await removePlanted(tempAbsolute);
+    const handle = await createExclusive(tempAbsolute);
+    try {
+      let position = 0;
+      for await (const chunk of chunks) {
+        await writeFully(handle, chunk, position);
+        position += chunk.length;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+async function* emptyChunks(): AsyncGenerator<Uint8Array> {}
