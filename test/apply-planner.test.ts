@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { conflictWinner, decide, sameContent, type Decision } from '../src/node/planner.js';
 import { remoteRecordOf, remoteRecordProblem, type RemoteRecord } from '../src/node/remote-record.js';
 import { BLOCK_HASH_LENGTH, type EntryType, type FileRecord } from '../src/store/types.js';
-import { compare, increment, merge, type VersionVector } from '../src/store/version-vector.js';
+import { compare, merge, type VersionVector } from '../src/store/version-vector.js';
 import { symlinkContentHash } from '../src/folder/index.js';
 
 const A = 'aaaaaaaaaaaaaaaa';
@@ -144,6 +144,32 @@ function realistic(a: FileRecord, b: FileRecord): void {
   fc.pre(compare(a.version, b.version) !== 'equal' || sameContent(a, b));
 }
 
+/**
+ * What a device holds after acting on another's version as the applier does: the remote content
+ * with merge(L, R) when it applies (or loses a conflict), its own with merge(L, R) for the same
+ * content, and its own record untouched when it wins a conflict or has nothing to do.
+ */
+function recorded(local: FileRecord, other: FileRecord): FileRecord {
+  const decision = decide(local, remoteRecordOf(other, 'other'));
+  const version = merge(local.version, other.version);
+  switch (decision.action) {
+    case 'nothing':
+      return local;
+    case 'merge':
+      return { ...local, version };
+    case 'apply':
+      return { ...other, version };
+    case 'conflict':
+      return decision.winner === 'local' ? local : { ...other, version };
+  }
+}
+
+/** Whether acting on `other` makes a conflict copy of `local` (a live loser with other bytes). */
+function makesCopy(local: FileRecord, other: FileRecord): boolean {
+  const decision = decide(local, remoteRecordOf(other, 'other'));
+  return decision.action === 'conflict' && decision.winner === 'remote' && !local.deleted && !sameContent({ ...local, mode: other.mode }, other);
+}
+
 /** The version a device ends up with after acting on `decision`: its own or the remote's content. */
 function resultOf(decision: Decision, local: FileRecord, other: FileRecord): FileRecord {
   switch (decision.action) {
@@ -200,18 +226,38 @@ describe('planner: properties', () => {
     );
   });
 
-  it('after recording merge(L, R), the same remote version needs nothing more', () => {
+  it('two devices converge in at most three steps, with at most one conflict copy between them', () => {
     fc.assert(
-      fc.property(version, version, (local, other) => {
-        realistic(local, other);
-        const decision = decide(local, remoteRecordOf(other, 'b'));
-        const kept = resultOf(decision, local, other);
-        const recorded = { ...kept, version: merge(local.version, other.version) };
-        assert.equal(decide(recorded, remoteRecordOf(other, 'b')).action, 'nothing');
-        // And an edit made after it, by this device, dominates the remote version.
-        assert.deepEqual(decide(other, remoteRecordOf({ ...recorded, version: increment(recorded.version, A) }, 'a')), { action: 'apply' });
+      fc.property(version, version, (a, b) => {
+        realistic(a, b);
+        // A acts on B's version; B acts on what A then holds; A acts on what B then holds.
+        const copies = [makesCopy(a, b)];
+        const stepA = recorded(a, b);
+        copies.push(makesCopy(b, stepA));
+        const stepB = recorded(b, stepA);
+        assert.ok(sameContent(stepA, stepB), 'same content after two steps');
+        const last = decide(stepA, remoteRecordOf(stepB, 'b'));
+        assert.ok(last.action === 'nothing' || last.action === 'apply', JSON.stringify(last));
+        const final = recorded(stepA, stepB);
+        assert.ok(sameContent(final, stepB));
+        assert.equal(compare(final.version, stepB.version), 'equal', 'one version on both');
+        assert.ok(copies.filter(Boolean).length <= 1, 'one conflict copy at most');
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a winner never records a version that dominates the loser’s (the loser must see the conflict)', () => {
+    fc.assert(
+      fc.property(version, version, (a, b) => {
+        realistic(a, b);
+        const decision = decide(a, remoteRecordOf(b, 'b'));
+        fc.pre(decision.action === 'conflict' && decision.winner === 'local');
+        const kept = recorded(a, b);
+        assert.equal(kept, a, 'nothing recorded');
+        assert.deepEqual(decide(b, remoteRecordOf(kept, 'a')), { action: 'conflict', winner: 'remote' });
+      }),
+      { numRuns: 3000 },
     );
   });
 });

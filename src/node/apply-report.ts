@@ -15,14 +15,17 @@ export type ApplyAction =
   /** A delete recorded where there was nothing to remove. */
   | 'tombstone'
   /** Concurrent versions of the same content: merge(L, R) recorded, nothing changed on disk. */
-  | 'merged'
-  /** A conflict the local version won: merge(L, R) recorded with the local content, nothing changed on disk. */
-  | 'kept-local';
+  | 'merged';
 
 /** Why a path was left as it is. */
 export type SkipReason =
   /** The local version is equal or newer. */
   | 'up-to-date'
+  /**
+   * A conflict the local version wins: nothing changes or is recorded here; the other device keeps
+   * its version as a conflict copy and sends back merge(L, R) with this content.
+   */
+  | 'local-wins'
   /** The local ignore rules exclude the path: never written. */
   | 'ignored'
   /** The disk or the record changed since the last scan: rescan the path and apply its record again. */
@@ -34,6 +37,7 @@ export type SkipReason =
 
 export const SKIP_MESSAGES: Readonly<Record<SkipReason, string>> = {
   'up-to-date': 'the local version is the same or newer',
+  'local-wins': 'a conflict the local version wins: kept; the other device keeps its version as a conflict copy',
   ignored: 'ignored by the local rules',
   'changed-locally': 'changed locally since it was scanned; rescan and decide again',
   'kept-edit': 'changed locally since it was scanned: kept (an edit beats a delete); rescan and decide again',

@@ -156,21 +156,26 @@ export class ApplyRun {
       case 'nothing':
         return skipped('up-to-date');
       case 'merge':
-        return this.recordMerged(remote, local!, 'merged');
+        return this.recordMerged(remote, local!);
       case 'conflict':
-        if (decision.winner === 'local') return this.recordMerged(remote, local!, 'kept-local');
+        // The winner changes nothing and records nothing: the loser keeps its version as a conflict
+        // copy and records merge(L, R) with the winner's content, which comes back here as a
+        // version that dominates ours with our content. Recording merge(L, R) here instead would
+        // hand a loser that has not decided yet a dominating version: it would overwrite its
+        // version without keeping a copy (see docs/mesh-design.md, Conflict).
+        if (decision.winner === 'local') return skipped('local-wins');
         return this.applyRemote(remote, local, true);
       case 'apply':
         return this.applyRemote(remote, local, false);
     }
   }
 
-  /** Records merge(L, R) with the local content and metadata: both sides end with one version. */
-  private recordMerged(remote: RemoteRecord, local: FileRecord, action: 'merged' | 'kept-local'): Promise<Settled> {
+  /** Concurrent versions of the same content: records merge(L, R) with the local content and metadata. */
+  private recordMerged(remote: RemoteRecord, local: FileRecord): Promise<Settled> {
     return this.locked(local.path, local, async (stats) => {
       if (!diskMatches(local, stats)) return skipped('changed-locally');
       await this.commit({ ...changeOf(local), version: merge(local.version, remote.version) });
-      return { applied: { action } };
+      return { applied: { action: 'merged' } };
     });
   }
 
