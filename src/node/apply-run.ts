@@ -215,20 +215,23 @@ export class ApplyRun {
       reusedBytes: pulled.reusedBytes,
     };
     const temp = toAbsolute(root, pulled.temp);
-    await finishFile(temp, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
-    // A temp file left by a change found below stays: the next attempt's basis, complete.
-    const settled = await this.locked(remote.path, local, async (stats) => {
-      if (!diskMatches(local, stats)) return skipped('changed-locally');
-      const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
-      if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
-      await rename(temp, absolute);
-      await syncDirectory(dirname(absolute));
-      const after = await lstat(absolute, { bigint: true });
-      await this.commit(contentChange(remote, after, version));
-      return { applied: { action: 'file', pull, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
-    });
-    if ('applied' in settled) await this.puller.discard(remote);
-    return settled;
+    try {
+      await finishFile(temp, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
+      return await this.locked(remote.path, local, async (stats) => {
+        if (!diskMatches(local, stats)) return skipped('changed-locally');
+        const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
+        if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
+        await rename(temp, absolute);
+        await syncDirectory(dirname(absolute));
+        const after = await lstat(absolute, { bigint: true });
+        await this.commit(contentChange(remote, after, version));
+        return { applied: { action: 'file', pull, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
+      });
+    } finally {
+      // Only an interrupted transfer leaves its temp file (the next attempt's basis): once pulled,
+      // the file is in place, or the path changed and will be decided again; no litter either way.
+      await this.puller.discard(remote);
+    }
   }
 
   /** Same bytes as the local file: only permissions and mtime change (no copy of a large file for a chmod). */
