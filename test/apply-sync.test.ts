@@ -175,6 +175,24 @@ describe('apply: one device converges to another', () => {
     await assertConverged(a, b);
   });
 
+  it('pulls at most `concurrency` files at once', async (t) => {
+    const { a, b } = await pair(t);
+    for (let i = 0; i < 24; i++) await put(a.root, `many/file ${i}.txt`, `content ${i}`);
+    let inFlight = 0;
+    let most = 0;
+    a.beforeServe = async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    a.afterServe = () => {
+      inFlight--;
+    };
+    const report = await sync(a, b);
+    assert.equal(report.applied.length, 25);
+    assert.equal(most, 4);
+    await assertConverged(a, b);
+  });
+
   it('sets the mtime of pulled files to the remote one (within what utimes can set)', async (t) => {
     const { a, b } = await pair(t);
     await put(a.root, 'old.txt', 'old');

@@ -78,6 +78,7 @@ export class ApplyRun {
 
   async run(remotes: readonly RemoteRecord[]): Promise<ApplyReport> {
     const started = performance.now();
+    await this.components.checkFolder?.();
     const groups = new Map<string, RemoteRecord[]>();
     for (const remote of remotes) {
       const group = groups.get(remote.path);
@@ -132,7 +133,6 @@ export class ApplyRun {
   /** Decides and applies one record; every failure but a missing folder is reported, not thrown. */
   private async applyOne(remote: RemoteRecord): Promise<void> {
     const { path } = remote;
-    let decision: Decision | undefined;
     try {
       const problem = remoteRecordProblem(remote);
       if (problem !== undefined) throw new InvalidRemoteRecordError(`record of ${JSON.stringify(path)} from peer ${remote.peer}: ${problem}`);
@@ -141,7 +141,7 @@ export class ApplyRun {
         return;
       }
       const local = await this.components.store.get(path);
-      decision = decide(local, remote);
+      const decision = decide(local, remote);
       const settled = await this.settle(remote, local, decision);
       if ('skipped' in settled) this.report.skip(path, settled.skipped);
       else this.report.add({ status: 'applied', path, decision: decision.action, ...settled.applied });
@@ -180,6 +180,8 @@ export class ApplyRun {
   }
 
   private async applyRemote(remote: RemoteRecord, local: FileRecord | undefined, conflict: boolean): Promise<Settled> {
+    // Before anything is made (parent folders, temp files): never inside an empty mount point.
+    await this.components.checkFolder?.();
     const version = merge(local?.version ?? EMPTY_VECTOR, remote.version);
     // The losing local version is kept under a conflict name, unless it holds the same bytes.
     const loser = conflict && local !== undefined && !local.deleted && !sameBytes(local, remote) ? local : undefined;
