@@ -101,6 +101,11 @@ describe('apply: transfers', () => {
     await put(a.root, 'big.bin', data);
     const temp = tempPathOf('big.bin', (await (await a.scanner.scan(), recordOf(a.store, 'big.bin'))).contentHash);
 
+    // A connection lost before any byte leaves nothing behind.
+    a.interruptAfter = 0;
+    assert.equal(failure(await sync(a, b), 'big.bin').error.message, 'connection lost');
+    assert.deepEqual(await tempFiles(b.root), []);
+
     a.interruptAfter = 6 * MiB;
     const first = await sync(a, b);
     const failed = failure(first, 'big.bin');

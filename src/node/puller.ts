@@ -213,15 +213,19 @@ export class Puller {
   private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     await removePlanted(tempAbsolute);
     const handle = await createExclusive(tempAbsolute);
+    let position = 0;
     try {
-      let position = 0;
       for await (const chunk of chunks) {
         await writeFully(handle, chunk, position);
         position += chunk.length;
       }
       await handle.sync();
+    } catch (error) {
+      // Nothing written (the peer refused, the connection failed at once): no basis worth keeping.
+      if (position === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
+      throw error;
     } finally {
-      await handle.close();
+      await handle.close().catch(() => undefined);
     }
   }
 }
