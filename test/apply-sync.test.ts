@@ -18,6 +18,7 @@ describe('apply: one device converges to another', () => {
     await put(a.root, 'My Documents/tax return 2023.txt', 'numbers');
     await put(a.root, '文档/会议 记录.txt', '会议');
     await put(a.root, 'empty.txt', '');
+    await put(a.root, `${'长'.repeat(80)}.txt`, 'a name of 244 bytes: its temp name is shortened');
     await put(a.root, 'run.sh', '#!/bin/sh\n');
     await chmod(join(a.root, 'run.sh'), 0o755);
     await chmod(join(a.root, 'empty'), 0o700);
@@ -29,14 +30,21 @@ describe('apply: one device converges to another', () => {
     assert.equal(outcomeOf(report, 'empty/inner'), 'applied directory');
     assert.equal(outcomeOf(report, '文档/会议 记录.txt'), 'applied file');
     // One transfer per non-empty file; the empty file needs none.
-    assert.deepEqual(servedSince(a).paths.sort(), ['My Documents/tax return 2023.txt', 'a/b/c/deep.bin', 'run.sh', 'top.txt', '文档/会议 记录.txt']);
+    assert.deepEqual(servedSince(a).paths.sort(), [
+      'My Documents/tax return 2023.txt',
+      'a/b/c/deep.bin',
+      'run.sh',
+      'top.txt',
+      '文档/会议 记录.txt',
+      `${'长'.repeat(80)}.txt`,
+    ]);
     await assertConverged(a, b);
 
     // Nothing new: nothing to do, no transfer.
     const again = await sync(a, b);
     assert.equal(again.applied.length, 0);
     assert.ok(again.skipped.every((s) => s.reason === 'up-to-date'));
-    assert.equal(servedSince(a).deltas, 5);
+    assert.equal(servedSince(a).deltas, 6);
   });
 
   it('an edit moves only about the bytes that changed (a delta against the old version)', async (t) => {

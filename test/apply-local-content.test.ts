@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
+import { isAlwaysIgnored, MAX_NAME_BYTES } from '../src/folder/index.js';
+import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, tempPathOf } from '../src/node/index.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import type { FileChange } from '../src/store/types.js';
+
+const block = (n: number) => createHash('sha256').update(`block ${n}`).digest();
+
+function file(path: string, blocks: number[]): FileChange {
+  const blockHashes = Buffer.concat(blocks.map(block));
+  return {
+    path,
+    type: 'file',
+    size: blocks.length * 128 * 1024,
+    mtimeNs: 1n,
+    mode: 0o644,
+    inode: 1n,
+    blockHashes,
+    contentHash: createHash('sha256').update(blockHashes).digest(),
+    symlinkTarget: '',
+    version: [{ device: 'aaaaaaaaaaaaaaaa', value: 1 }],
+    deleted: false,
+    modifiedBy: 'aaaaaaaaaaaaaaaa',
+  };
+}
+
+describe('local content index', () => {
+  it('finds files by content hash and the file sharing the most blocks', async () => {
+    const store = new MemoryStore();
+    await store.commit([file('a', [1, 2, 3, 4]), file('b', [1, 2, 9]), file('c', [1, 2, 3, 4]), file('d', [5, 6])]);
+    const index = await LocalContentIndex.build(store);
+    assert.deepEqual(
+      index.withContent(file('x', [1, 2, 3, 4]).contentHash).map((f) => f.path),
+      ['a', 'c'],
+    );
+    const wanted = Buffer.concat([1, 2, 3, 7].map(block));
+    assert.deepEqual(index.mostShared(wanted), { file: index.withContent(file('a', [1, 2, 3, 4]).contentHash)[0], sharedBlocks: 3 });
+    assert.equal(index.mostShared(wanted, 'a')?.file.path, 'c', 'ties go to the first path; the excluded path is skipped');
+    assert.equal(index.mostShared(Buffer.concat([block(42)])), undefined);
+  });
+
+  it('forgets deleted paths and follows new records', async () => {
+    const store = new MemoryStore();
+    const [a] = await store.commit([file('a', [1, 2])]);
+    const index = await LocalContentIndex.build(store);
+    index.add({ ...a, deleted: true, blockHashes: new Uint8Array(0), contentHash: new Uint8Array(0) });
+    assert.deepEqual(index.withContent(a.contentHash), []);
+    assert.equal(index.mostShared(a.blockHashes), undefined);
+    const [moved] = await store.commit([file('moved', [1, 2])]);
+    index.add(moved);
+    assert.equal(index.mostShared(a.blockHashes)?.file.path, 'moved');
+  });
+});
+
+describe('temp names', () => {
+  const hash = createHash('sha256').update('content').digest();
+
+  it('are beside the target, always ignored, and the same for the same content', () => {
+    const temp = tempPathOf('dir/sub/report 2024.pdf', hash);
+    assert.equal(temp, `dir/sub/${TEMP_PREFIX}report 2024.pdf.${hash.toString('hex').slice(0, 8)}`);
+    assert.equal(tempPathOf('dir/sub/report 2024.pdf', hash), temp);
+    assert.ok(isAlwaysIgnored(temp) && isAlwaysIgnored(temp + PARTIAL_BASIS_SUFFIX));
+    assert.notEqual(tempPathOf('dir/sub/report 2024.pdf', createHash('sha256').update('other').digest()), temp);
+  });
+
+  it('stay within NAME_MAX with the partial suffix, cut between characters', () => {
+    const temp = tempPathOf(`d/${'長'.repeat(85)}`, hash);
+    const name = temp.slice(2) + PARTIAL_BASIS_SUFFIX;
+    assert.ok(Buffer.byteLength(name) <= MAX_NAME_BYTES, `${Buffer.byteLength(name)} bytes`);
+    assert.ok(!name.includes('\ufffd'));
+  });
+});
