@@ -5,7 +5,12 @@ import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p } from 'libp2p';
 import { BLOCK_HASH_BYTES, BLOCK_HASH_LENGTH, type FileChange } from '../src/store/types.js';
-import { DEVICE_A } from './store-helpers.js';
+import type { DeviceId } from '../src/store/version-vector.js';
+
+// The store tests' device ids, without loading their helpers (fast-check builds its string
+// arbitraries when imported: most of a second here).
+export const DEVICE_A: DeviceId = '0123456789abcdef';
+export const DEVICE_B: DeviceId = 'fedcba9876543210';
 
 /** Where to register teardown: a test's context, or `{ after }` from node:test for a whole suite. */
 export interface Teardown {

@@ -126,11 +126,12 @@ describe('index exchange', () => {
   it('keeps a quiet stream open with keep-alives, past the idle timeout', async (t) => {
     const [a, b] = [await startNode(t), await startNode(t)];
     const storeA = new MemoryStore();
-    const timing = { idleTimeout: 300, keepAliveInterval: 80 };
+    // Eight keep-alives per idle timeout: a loaded machine's event-loop stalls stay well inside it.
+    const timing = { idleTimeout: 800, keepAliveInterval: 100 };
     const atA = await startExchange(t, a, storeA, timing);
     const atB = await startExchange(t, b, new MemoryStore(), timing);
     await b.dial(a.getMultiaddrs()[0]);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.deepEqual(atB.errors, []);
     assert.deepEqual(atA.errors, []);
     await storeA.commit([fileChange('quiet.txt')]);

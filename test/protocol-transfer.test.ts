@@ -21,8 +21,7 @@ import { CHUNK_BROTLI, expectMessage, StreamReader, StreamWriter } from '../src/
 import { fetchDelta, newFetchStats, TransferServer, type FetchStats, type Resolution, type ServedTransfer } from '../src/protocol/transfer.js';
 import { encodeVarint } from '../src/protocol/varint.js';
 import { compare, type VersionVector } from '../src/store/version-vector.js';
-import { DEVICE_A, DEVICE_B } from './store-helpers.js';
-import { eventually, startNode } from './protocol-helpers.js';
+import { DEVICE_A, DEVICE_B, eventually, startNode } from './protocol-helpers.js';
 
 const MiB = 1024 * 1024;
 
