@@ -156,9 +156,11 @@ export class IndexExchange {
       if (!this.running) throw new StreamEndedError('index exchange stopped');
       const since = decodeIndexRequest(await expectMessage(reader, MAX_INDEX_REQUEST_BYTES, 'the index request'));
       // The client sends nothing after its request: anything more breaks the protocol.
-      reader
-        .expectEnd('the index request')
-        .catch((error: unknown) => (error instanceof ProtocolError ? stream.abort(error) : undefined));
+      reader.expectEnd('the index request').catch((error: unknown) => {
+        if (!(error instanceof ProtocolError)) return; // the stream ended: the loop below notices
+        this.report(peer, error);
+        stream.abort(error);
+      });
       // A `since` beyond our last sequence is progress from an earlier life of this index: resend all.
       let sent = since > this.init.store.lastSequence ? 0 : since;
       let first = true;

@@ -116,7 +116,7 @@ export interface StreamReaderOptions {
 
 /**
  * Reads a libp2p stream with a bounded queue. Chunks are views of what the muxer delivered
- * (fresh buffers, never reused), so they stay valid after later reads.
+ * (fresh buffers, never reused), so they stay valid after later reads. One read at a time.
  */
 export class StreamReader {
   private readonly chunks: Uint8Array[] = [];
@@ -150,8 +150,11 @@ export class StreamReader {
 
   private readonly onMessage = (event: StreamMessageEvent): void => {
     const { data } = event;
-    if (data instanceof Uint8Array) this.chunks.push(data);
-    else for (const buffer of data) this.chunks.push(buffer);
+    if (data instanceof Uint8Array) {
+      if (data.length > 0) this.chunks.push(data);
+    } else {
+      for (const buffer of data) if (buffer.length > 0) this.chunks.push(buffer);
+    }
     this.queued += data.byteLength;
     this.bytesRead += data.byteLength;
     this.peakQueued = Math.max(this.peakQueued, this.queued);

@@ -201,9 +201,13 @@ export class TransferServer {
     await writer.end(idle.signal);
     let dropped = 0;
     try {
-      for (let chunk = await reader.next(); chunk !== undefined && dropped <= MAX_DRAIN_BYTES; chunk = await reader.next()) dropped += chunk.length;
-    } catch {
-      // The client aborted after reading the answer: what it should do.
+      for (let chunk = await reader.next(); chunk !== undefined; chunk = await reader.next()) {
+        dropped += chunk.length;
+        if (dropped > MAX_DRAIN_BYTES) throw new ProtocolError(`kept sending ${dropped} bytes after a refusal`);
+      }
+    } catch (error) {
+      // A client that aborts after reading the answer does what it should; one that keeps sending does not.
+      if (error instanceof ProtocolError) throw error;
     }
   }
 }
