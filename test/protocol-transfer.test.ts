@@ -210,6 +210,16 @@ describe('transfer', () => {
     assert.ok((await pull(request, undefined)).rebuilt.equals(text(100_000)));
   });
 
+  it('takes at most 8 transfer streams per connection: a 9th is reset', async () => {
+    // Streams that never send their request hold their slot until the idle timeout.
+    const streams = await Promise.all(Array.from({ length: 8 }, () => client.dialProtocol(server.peerId, TRANSFER_PROTOCOL)));
+    const ninth = await client.dialProtocol(server.peerId, TRANSFER_PROTOCOL);
+    await assert.rejects(new StreamReader(ninth).next(), StreamEndedError);
+    for (const stream of streams) stream.abort(new Error('done'));
+    const open = () => server.getConnections(client.peerId).flatMap((c) => c.streams).filter((s) => s.protocol === TRANSFER_PROTOCOL);
+    await eventually(() => open().length === 0, 5000, 'the server to see the streams go');
+  });
+
   it('reports a failure to read the basis as that failure, not as a broken stream', async () => {
     const request = await share('docs/eio.txt', text(10_000));
     async function* failing() {
