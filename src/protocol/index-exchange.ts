@@ -1,0 +1,335 @@
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
+import type { Store } from '../store/types.js';
+import {
+  INDEX_FIRST_MESSAGE_TIMEOUT,
+  INDEX_IDLE_TIMEOUT,
+  INDEX_KEEP_ALIVE_INTERVAL,
+  INDEX_MAX_INBOUND_STREAMS,
+  INDEX_MAX_OUTBOUND_STREAMS,
+  INDEX_PROTOCOL,
+  MAX_INDEX_MESSAGE_BYTES,
+  MAX_INDEX_REQUEST_BYTES,
+} from './constants.js';
+import { ProtocolError, StreamEndedError, UnsendableRecordError } from './errors.js';
+import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest } from './messages-codec.js';
+import { expectMessage, guardStream, IdleTimeout, readMessage, StreamReader, StreamWriter } from './streams.js';
+import type { RemoteRecord } from './wire-record.js';
+
+/**
+ * `/mesh/index/1.0.0`: each side follows the other's index (docs/mesh-design.md, "Index exchange").
+ *
+ * Client: when a peer connects, open one stream to it and send `IndexRequest { since }`, since being
+ * the last of its sequences we hold (the store's `received` for that peer); then read batches,
+ * hand each to `onBatch` and only once that resolves store `received = lastSequence`, so a crash
+ * or restart asks again for exactly what was not yet handled. A stream that fails is reopened
+ * with backoff while the peer stays connected.
+ *
+ * Server: answer with every record above `since`, in batches of at most 1000 records and about
+ * 1 MiB, the last (or an empty one) closing the first sweep; then keep the stream open and, after
+ * each `notifyCommitted()`, send what was committed since the last record sent. When nothing
+ * happens an empty batch goes out every keep-alive interval, so the client can tell a quiet peer
+ * from a dead one. Only this device's own records are announced: the store holds nothing else.
+ */
+
+/** What the exchange needs of a libp2p node. */
+export type IndexHost = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'addEventListener' | 'removeEventListener'>;
+
+export interface IndexExchangeInit {
+  libp2p: IndexHost;
+  /** This folder's state: records to announce, and each peer's `received` progress. */
+  store: Store;
+  /**
+   * A batch of a peer's records, in its sequence order; `lastSequence` is the highest sequence the
+   * batch covers. Resolve once what must be acted on is durable: progress is stored after it.
+   * A rejection ends the stream (it is reopened later from the stored progress).
+   */
+  onBatch(peer: string, records: RemoteRecord[], lastSequence: number): Promise<void>;
+  /** After the progress for `peer` was stored. */
+  onReceived?(peer: string, received: number): void;
+  /** A stream to or from `peer` failed (ProtocolError: the peer misbehaved), or a record could not be sent. */
+  onError?(peer: string, error: Error): void;
+  /** The first message (request, or first batch) must come within this (ms; default 30 s). */
+  firstMessageTimeout?: number;
+  /** A client that hears nothing for this long gives the stream up; so does a server whose writes stall (ms; default 180 s). */
+  idleTimeout?: number;
+  /** An idle server sends an empty batch this often (ms; default 60 s). */
+  keepAliveInterval?: number;
+  /** Backoff before reopening a failed stream: doubles from `min` to `max` (ms; default 1 s to 60 s). */
+  retryDelay?: { min: number; max: number };
+}
+
+interface ServerSession {
+  readonly peer: string;
+  readonly stream: Stream;
+  /** A commit happened since the last sweep began. */
+  dirty: boolean;
+  wake: (() => void) | undefined;
+}
+
+interface ClientSession {
+  readonly peerId: PeerId;
+  readonly controller: AbortController;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export class IndexExchange {
+  private readonly servers = new Set<ServerSession>();
+  private readonly serverTasks = new Set<Promise<void>>();
+  private readonly clients = new Map<string, ClientSession>();
+  private readonly clientTasks = new Set<Promise<void>>();
+  private running = false;
+  private readonly firstMessageTimeout: number;
+  private readonly idleTimeout: number;
+  private readonly keepAliveInterval: number;
+  private readonly retryDelay: { min: number; max: number };
+
+  constructor(private readonly init: IndexExchangeInit) {
+    this.firstMessageTimeout = init.firstMessageTimeout ?? INDEX_FIRST_MESSAGE_TIMEOUT;
+    this.idleTimeout = init.idleTimeout ?? INDEX_IDLE_TIMEOUT;
+    this.keepAliveInterval = init.keepAliveInterval ?? INDEX_KEEP_ALIVE_INTERVAL;
+    this.retryDelay = init.retryDelay ?? { min: 1000, max: 60_000 };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.init.libp2p.handle(
+      INDEX_PROTOCOL,
+      (stream, connection) => {
+        const task = this.serve(stream, connection);
+        this.serverTasks.add(task);
+        void task.finally(() => this.serverTasks.delete(task));
+      },
+      { maxInboundStreams: INDEX_MAX_INBOUND_STREAMS, maxOutboundStreams: INDEX_MAX_OUTBOUND_STREAMS },
+    );
+    this.init.libp2p.addEventListener('peer:connect', this.onConnect);
+    this.init.libp2p.addEventListener('peer:disconnect', this.onDisconnect);
+    for (const connection of this.init.libp2p.getConnections()) this.follow(connection.remotePeer);
+  }
+
+  /** Closes every stream and waits for their work (an onBatch in progress included) to end. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.init.libp2p.removeEventListener('peer:connect', this.onConnect);
+    this.init.libp2p.removeEventListener('peer:disconnect', this.onDisconnect);
+    await this.init.libp2p.unhandle(INDEX_PROTOCOL);
+    const stopped = new StreamEndedError('index exchange stopped');
+    for (const client of this.clients.values()) client.controller.abort(stopped);
+    for (const server of this.servers) server.stream.abort(stopped);
+    await Promise.allSettled([...this.clientTasks, ...this.serverTasks]);
+  }
+
+  /** Call after every commit to the store: open streams then send what is new. */
+  notifyCommitted(): void {
+    for (const server of this.servers) {
+      server.dirty = true;
+      server.wake?.();
+    }
+  }
+
+  /** Peers whose index this node currently follows (a stream open or being reopened). */
+  get following(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  private report(peer: string, error: unknown): void {
+    this.init.onError?.(peer, asError(error));
+  }
+
+  // ---- Server ----
+
+  private async serve(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream from ${peer}`));
+    idle.touch(this.firstMessageTimeout);
+    const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
+    const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+    const session: ServerSession = { peer, stream, dirty: true, wake: undefined };
+    const onClose = () => session.wake?.();
+    stream.addEventListener('close', onClose);
+    this.servers.add(session);
+    try {
+      if (!this.running) throw new StreamEndedError('index exchange stopped');
+      const since = decodeIndexRequest(await expectMessage(reader, MAX_INDEX_REQUEST_BYTES, 'the index request'));
+      // The client sends nothing after its request: anything more breaks the protocol.
+      reader.expectEnd('the index request').catch((error: unknown) => {
+        if (!(error instanceof ProtocolError)) return; // the stream ended: the loop below notices
+        this.report(peer, error);
+        stream.abort(error);
+      });
+      // A `since` beyond our last sequence is progress from an earlier life of this index: resend all.
+      let sent = since > this.init.store.lastSequence ? 0 : since;
+      let first = true;
+      while (this.running && stream.status === 'open') {
+        session.dirty = false;
+        sent = await this.sweep(peer, writer, sent, first);
+        first = false;
+        if (session.dirty) continue;
+        // Waiting for a commit is not idleness; keep-alives are sent meanwhile.
+        idle.stop();
+        const woken = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), this.keepAliveInterval);
+          session.wake = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+        session.wake = undefined;
+        if (!woken && !session.dirty && stream.status === 'open') {
+          session.dirty = true; // the sweep finds nothing and sends an empty batch: the keep-alive
+          first = true;
+        }
+      }
+    } catch (error) {
+      if (stream.status === 'open') stream.abort(asError(error));
+      if (this.running) this.report(peer, error);
+    } finally {
+      idle.stop();
+      reader.release();
+      stream.removeEventListener('close', onClose);
+      this.servers.delete(session);
+    }
+  }
+
+  /**
+   * Sends every record above `sent` in batches; returns the highest sequence covered. An empty
+   * batch goes out when `always` (the first sweep's end, or a keep-alive) and nothing else did.
+   */
+  private async sweep(peer: string, writer: StreamWriter, sent: number, always: boolean): Promise<number> {
+    const builder = new BatchBuilder();
+    let last = sent;
+    let batches = 0;
+    const add = (record: RemoteRecord): boolean => {
+      try {
+        return builder.add(record);
+      } catch (error) {
+        // A record no peer would accept (say, a file over 128 GiB) is skipped, not fatal: the
+        // batch's lastSequence still moves past it.
+        if (!(error instanceof UnsendableRecordError)) throw error;
+        this.report(peer, error);
+        return true;
+      }
+    };
+    for await (const record of this.init.store.since(sent)) {
+      if (!add(record)) {
+        await writer.writeMessage(builder.take(last));
+        batches++;
+        add(record);
+      }
+      last = record.sequence;
+    }
+    if (builder.count > 0 || last > sent || (always && batches === 0)) await writer.writeMessage(builder.take(last));
+    return last;
+  }
+
+  // ---- Client ----
+
+  private readonly onConnect = (event: CustomEvent<PeerId>): void => {
+    this.follow(event.detail);
+  };
+
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const client = this.clients.get(event.detail.toString());
+    client?.controller.abort(new StreamEndedError('peer disconnected'));
+  };
+
+  private follow(peerId: PeerId): void {
+    const peer = peerId.toString();
+    // A client still winding down after a disconnect does not count: a reconnect gets a new one.
+    const existing = this.clients.get(peer);
+    if (!this.running || (existing !== undefined && !existing.controller.signal.aborted)) return;
+    const client: ClientSession = { peerId, controller: new AbortController() };
+    this.clients.set(peer, client);
+    const task = this.runClient(peer, client).finally(() => {
+      if (this.clients.get(peer) === client) this.clients.delete(peer);
+      this.clientTasks.delete(task);
+    });
+    this.clientTasks.add(task);
+  }
+
+  private connected(peerId: PeerId): boolean {
+    return this.init.libp2p.getConnections(peerId).length > 0;
+  }
+
+  private async runClient(peer: string, client: ClientSession): Promise<void> {
+    const { signal } = client.controller;
+    let delay = this.retryDelay.min;
+    while (this.running && !signal.aborted && this.connected(client.peerId)) {
+      let progressed = false;
+      try {
+        await this.session(peer, client, () => (progressed = true));
+      } catch (error) {
+        if (this.running && !signal.aborted) this.report(peer, error);
+      }
+      if (progressed) delay = this.retryDelay.min;
+      if (!this.running || signal.aborted) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        signal.addEventListener('abort', done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+      delay = Math.min(delay * 2, this.retryDelay.max);
+    }
+  }
+
+  /** One stream's life: request, then batches until the stream ends. */
+  private async session(peer: string, client: ClientSession, onProgress: () => void): Promise<void> {
+    const { signal } = client.controller;
+    const store = this.init.store;
+    const stream = await this.init.libp2p.dialProtocol(client.peerId, INDEX_PROTOCOL, {
+      signal: AbortSignal.any([signal, AbortSignal.timeout(this.firstMessageTimeout)]),
+    });
+    const onAbort = () => stream.abort(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream to ${peer}`));
+    idle.touch(this.firstMessageTimeout);
+    const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
+    const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+    try {
+      if (signal.aborted) throw signal.reason;
+      let received = (await store.getPeer(peer)).received;
+      await writer.writeMessage(encodeIndexRequest(received));
+      await writer.end(idle.signal);
+      let previous: number | undefined;
+      for (;;) {
+        const bytes = await readMessage(reader, MAX_INDEX_MESSAGE_BYTES, 'an index batch');
+        if (bytes === undefined) return; // the server closed the stream (it stopped)
+        const { records, lastSequence } = decodeIndexBatch(bytes);
+        if (previous !== undefined) {
+          // The first batch may start anywhere (the server may resend all); later ones move on.
+          if (lastSequence < previous) throw new ProtocolError(`batch goes back from sequence ${previous} to ${lastSequence}`);
+          if (records.length > 0 && records[0].sequence <= previous) {
+            throw new ProtocolError(`batch resends sequence ${records[0].sequence} (already had ${previous})`);
+          }
+        }
+        previous = lastSequence;
+        idle.stop(); // we are the busy side now
+        if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);
+        if (lastSequence !== received) {
+          const progress = await store.getPeer(peer);
+          await store.setPeer(peer, { ...progress, received: lastSequence });
+          received = lastSequence;
+          this.init.onReceived?.(peer, received);
+        }
+        onProgress();
+        idle.touch();
+      }
+    } catch (error) {
+      stream.abort(asError(error));
+      throw error;
+    } finally {
+      idle.stop();
+      signal.removeEventListener('abort', onAbort);
+      reader.release();
+      if (stream.status === 'open') await stream.close().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,183 @@
+import { relativePathProblem } from '../folder/paths.js';
+import { MAX_VECTOR_DEVICES, vectorProblem, type VersionVector } from '../store/version-vector.js';
+import { BATCH_TARGET_BYTES, MAX_BATCH_RECORDS, MAX_REFUSAL_MESSAGE_LENGTH } from './constants.js';
+import { ProtocolError, type RefusalStatus } from './errors.js';
+import { encodeVarint } from './varint.js';
+import { IndexBatch, IndexRequest, TransferRequest as WireTransferRequest, TransferResponse as WireTransferResponse, WireRecord } from './messages.js';
+import { CONTENT_HASH_BYTES, fromWire, toWire, vectorFromWire, vectorToWire, type RemoteRecord } from './wire-record.js';
+
+/**
+ * The protocols' messages as bytes and back. Encoders take checked values; decoders trust nothing:
+ * every failure, the protobuf runtime's own included, is a ProtocolError.
+ */
+
+function decodeWith<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    throw new ProtocolError(`malformed ${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function safeCount(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new ProtocolError(`${what} ${value} is not a whole number below 2^53`);
+  return value;
+}
+
+// ---- Index exchange ----
+
+export function encodeIndexRequest(since: number): Uint8Array {
+  return IndexRequest.encode({ since });
+}
+
+/** The `since` of a request. */
+export function decodeIndexRequest(bytes: Uint8Array): number {
+  const request = decodeWith('index request', () => IndexRequest.decode(bytes));
+  return safeCount(request.since, 'since');
+}
+
+export interface Batch {
+  readonly records: RemoteRecord[];
+  /** The highest sequence the batch covers (its last record's, or the last one sent before for an empty batch). */
+  readonly lastSequence: number;
+}
+
+const RECORDS_TAG = (1 << 3) | 2;
+const LAST_SEQUENCE_TAG = (2 << 3) | 0;
+
+/**
+ * Gathers records into one IndexBatch message of at most MAX_BATCH_RECORDS records and about
+ * BATCH_TARGET_BYTES (a larger record travels alone). Each record is encoded once: a protobuf
+ * message is the concatenation of its fields, so the batch is the records' bytes, each behind its
+ * tag and length, then last_sequence (tested against the generated decoder).
+ */
+export class BatchBuilder {
+  private parts: Uint8Array[] = [];
+  private length = 0;
+  private records = 0;
+
+  get count(): number {
+    return this.records;
+  }
+
+  get byteLength(): number {
+    return this.length;
+  }
+
+  /**
+   * Adds `record` unless the batch is full (then returns false and adds nothing: send the batch
+   * and add it to the next). Throws UnsendableRecordError for a record no peer would accept.
+   */
+  add(record: RemoteRecord): boolean {
+    if (this.records >= MAX_BATCH_RECORDS) return false;
+    const bytes = WireRecord.encode(toWire(record));
+    const header = Uint8Array.from([RECORDS_TAG, ...encodeVarint(bytes.length)]);
+    if (this.records > 0 && this.length + header.length + bytes.length > BATCH_TARGET_BYTES) return false;
+    this.parts.push(header, bytes);
+    this.length += header.length + bytes.length;
+    this.records++;
+    return true;
+  }
+
+  /** The batch's bytes, and a fresh start. */
+  take(lastSequence: number): Uint8Array {
+    if (lastSequence > 0) this.parts.push(Uint8Array.from([LAST_SEQUENCE_TAG, ...encodeVarint(lastSequence)]));
+    const out = Buffer.concat(this.parts);
+    this.parts = [];
+    this.length = 0;
+    this.records = 0;
+    return out;
+  }
+}
+
+/**
+ * A batch a peer sent, every record checked (fromWire), in strictly increasing sequence order and
+ * none above the batch's lastSequence.
+ */
+export function decodeIndexBatch(bytes: Uint8Array): Batch {
+  const batch = decodeWith('index batch', () =>
+    IndexBatch.decode(bytes, { limits: { records: MAX_BATCH_RECORDS, records$: { version: MAX_VECTOR_DEVICES } } }),
+  );
+  const lastSequence = safeCount(batch.lastSequence, 'last sequence');
+  const records = batch.records.map(fromWire);
+  for (let k = 0; k < records.length; k++) {
+    const { sequence } = records[k];
+    if (k > 0 && sequence <= records[k - 1].sequence) throw new ProtocolError('batch records are not in sequence order');
+    if (sequence > lastSequence) throw new ProtocolError(`batch holds sequence ${sequence} above its last sequence ${lastSequence}`);
+  }
+  return { records, lastSequence };
+}
+
+// ---- Transfer ----
+
+/** Which version of which file a puller wants. */
+export interface TransferRequest {
+  /** Folder-relative path. */
+  readonly path: string;
+  /** The version the puller saw announced. */
+  readonly version: VersionVector;
+  /** That version's content hash (32 bytes). */
+  readonly contentHash: Uint8Array;
+}
+
+/** Why `request` is not a valid transfer request, or undefined. */
+export function transferRequestProblem(request: TransferRequest): string | undefined {
+  const path = relativePathProblem(request.path);
+  if (path !== undefined) return `path ${JSON.stringify(request.path)} ${path}`;
+  if (request.version.length === 0) return 'empty version';
+  const vector = vectorProblem(request.version);
+  if (vector !== undefined) return vector;
+  if (request.contentHash.length !== CONTENT_HASH_BYTES) return `content hash of ${request.contentHash.length} bytes, not ${CONTENT_HASH_BYTES}`;
+  return undefined;
+}
+
+export function encodeTransferRequest(request: TransferRequest): Uint8Array {
+  const problem = transferRequestProblem(request);
+  if (problem !== undefined) throw new RangeError(`invalid transfer request: ${problem}`);
+  return WireTransferRequest.encode({
+    path: request.path,
+    version: vectorToWire(request.version),
+    contentHash: request.contentHash as Uint8Array<ArrayBuffer>,
+  });
+}
+
+export function decodeTransferRequest(bytes: Uint8Array): TransferRequest {
+  const wire = decodeWith('transfer request', () => WireTransferRequest.decode(bytes, { limits: { version: MAX_VECTOR_DEVICES } }));
+  const request: TransferRequest = { path: wire.path, version: vectorFromWire(wire.version), contentHash: new Uint8Array(wire.contentHash) };
+  const problem = transferRequestProblem(request);
+  if (problem !== undefined) throw new ProtocolError(`transfer request: ${problem}`);
+  return request;
+}
+
+export type TransferStatus = 'OK' | RefusalStatus;
+
+export interface TransferResponse {
+  readonly status: TransferStatus;
+  /** For people; untrusted when received. */
+  readonly message: string;
+}
+
+const STATUS_TO_WIRE: Readonly<Record<TransferStatus, WireTransferResponse.Status>> = {
+  OK: WireTransferResponse.Status.OK,
+  NOT_FOUND: WireTransferResponse.Status.NOT_FOUND,
+  CHANGED: WireTransferResponse.Status.CHANGED,
+  BUSY: WireTransferResponse.Status.BUSY,
+};
+const STATUS_FROM_WIRE: ReadonlyMap<WireTransferResponse.Status, TransferStatus> = new Map(
+  Object.entries(STATUS_TO_WIRE).map(([status, wire]) => [wire, status as TransferStatus]),
+);
+
+export function encodeTransferResponse(response: TransferResponse): Uint8Array {
+  return WireTransferResponse.encode({
+    status: STATUS_TO_WIRE[response.status],
+    // Cut by code points, so no surrogate pair is split.
+    message: [...response.message].slice(0, MAX_REFUSAL_MESSAGE_LENGTH).join(''),
+  });
+}
+
+export function decodeTransferResponse(bytes: Uint8Array): TransferResponse {
+  const wire = decodeWith('transfer response', () => WireTransferResponse.decode(bytes));
+  const status = STATUS_FROM_WIRE.get(wire.status);
+  if (status === undefined) throw new ProtocolError(`transfer response with status ${String(wire.status)}`);
+  return { status, message: wire.message };
+}
