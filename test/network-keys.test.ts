@@ -1,10 +1,12 @@
 // Mesh keys (generate, parse, swarm key, service tag), where a folder's key comes from, the key
-// files' permissions, and the peer identity that survives restarts.
+// files' permissions, the peer identity that survives restarts, and `mesh keygen`.
 import '../src/polyfills.js';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { preSharedKey } from '@libp2p/pnet';
 import { initFolder } from '../src/folder/folder-root.js';
 import { InvalidMeshKeyError, MeshKeyMismatchError, PeerKeyError } from '../src/node/errors.js';
@@ -24,6 +26,8 @@ import {
 import { tempDir } from './helpers.js';
 
 const KEY_PATTERN = /^mesh1[0-9a-f]{64}$/;
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
 
 async function folder(t: TestContext): Promise<string> {
   return initFolder(await tempDir(t, 'mesh-keys-'));
@@ -176,4 +180,20 @@ describe("a folder's peer identity", () => {
     await assert.rejects(loadPeerKey(root), PeerKeyError);
     assert.equal(await readFile(stateFile(root, PEER_KEY_FILE), 'utf8'), 'garbage');
   });
+});
+
+test('mesh keygen prints a key, alone on one line', async () => {
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'keygen']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  assert.match(result.stdout, /^mesh1[0-9a-f]{64}\n$/);
+  assert.doesNotThrow(() => parseMeshKey(result.stdout));
 });
