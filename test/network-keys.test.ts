@@ -23,6 +23,7 @@ import {
   stateFile,
   swarmKeyOf,
 } from '../src/node/keys.js';
+import { createMeshNetwork } from '../src/node/network.js';
 import { tempDir } from './helpers.js';
 
 const KEY_PATTERN = /^mesh1[0-9a-f]{64}$/;
@@ -172,6 +173,15 @@ describe("a folder's peer identity", () => {
     assert.equal(await modeOf(stateFile(root, PEER_KEY_FILE)), KEY_FILE_MODE);
     const second = await loadPeerKey(root);
     assert.ok(second.equals(first));
+
+    const meshKey = parseMeshKey(generateMeshKey());
+    const ids: string[] = [];
+    for (let run = 0; run < 2; run++) {
+      const network = await createMeshNetwork({ meshKey, privateKey: await loadPeerKey(root), host: '127.0.0.1', mdns: false });
+      ids.push(network.peerId);
+    }
+    assert.equal(ids[0], ids[1]);
+    assert.equal(ids[0], first.publicKey.toString());
   });
 
   it('a damaged peer.key is refused with PeerKeyError, not silently replaced', async (t) => {

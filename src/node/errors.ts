@@ -44,3 +44,22 @@ export class PeerKeyError extends NodeError {
     super(`the node's identity ${JSON.stringify(path)} cannot be used (${reason}); remove it to give this folder a new peer id`);
   }
 }
+
+/** A `--peer` address that is not a multiaddr libp2p can dial. */
+export class InvalidPeerAddressError extends NodeError {
+  override name = 'InvalidPeerAddressError';
+  constructor(
+    readonly address: string,
+    readonly reason: string,
+  ) {
+    super(`invalid peer address ${JSON.stringify(address)}: ${reason}; expected a multiaddr such as /ip4/192.168.1.20/tcp/4001`);
+  }
+}
+
+/** A `--port` or listen host that the node cannot listen on. */
+export class InvalidListenAddressError extends NodeError {
+  override name = 'InvalidListenAddressError';
+  constructor(readonly reason: string) {
+    super(`cannot listen there: ${reason}`);
+  }
+}
