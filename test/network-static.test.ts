@@ -7,7 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { InvalidListenAddressError, InvalidPeerAddressError } from '../src/node/errors.js';
 import { generateMeshKey, parseMeshKey } from '../src/node/keys.js';
-import { createMeshNetwork, type MeshNetwork, type MeshNetworkEvents, type MeshNetworkInit } from '../src/node/network.js';
+import { createMeshNetwork, NotConnectedError, type MeshNetwork, type MeshNetworkEvents, type MeshNetworkInit } from '../src/node/network.js';
 import { startNode } from './network-helpers.js';
 
 const CONNECT_MS = 5_000;
@@ -150,6 +150,29 @@ describe('static peers over loopback', { concurrency: true }, () => {
     // libp2p 3 itself keeps the process 1 s after stop() (a debounce timer of its address manager).
     assert.ok(exitMs < 5_000, `the process exited ${exitMs} ms after "stop"; a 30 s redial timer was left running`);
     assert.equal(node.child.exitCode, 0);
+  });
+
+  it('a protocol registered with handle() answers a stream opened with dialProtocol(); with no connection, NotConnectedError', async (t) => {
+    const key = parseMeshKey(generateMeshKey());
+    const protocol = '/mesh/test-echo/1.0.0';
+    const a = await loopbackNode(t, key);
+    await a.handle(protocol, async (stream) => {
+      // The libp2p 3 stream: async-iterable messages in, send() out, close() half-closes.
+      for await (const chunk of stream) stream.send(chunk);
+      await stream.close();
+    });
+    await a.start();
+    const b = await loopbackNode(t, key, { staticPeers: [a.listenAddresses[0]] });
+    await assert.rejects(b.dialProtocol(a.peerId, protocol), NotConnectedError);
+    await Promise.all([next(b, 'peer:connect'), b.start()]);
+
+    const stream = await b.dialProtocol(a.peerId, protocol);
+    stream.send(new TextEncoder().encode('hello '));
+    stream.send(new TextEncoder().encode('mesh'));
+    await stream.close();
+    const received: Uint8Array[] = [];
+    for await (const chunk of stream) received.push(chunk.subarray());
+    assert.equal(Buffer.concat(received).toString(), 'hello mesh');
   });
 
   it('bad static peer addresses and listen addresses are refused with typed errors', async () => {
