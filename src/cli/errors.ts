@@ -1,5 +1,6 @@
 import { DeltaError } from '../delta/errors.js';
 import { FolderError } from '../folder/errors.js';
+import { NodeError } from '../node/errors.js';
 import { StoreError, StoreLockedError } from '../store/errors.js';
 
 /** A failure the user can act on: printed as one line, exit code EXIT_FAILURE or EXIT_USAGE. */
@@ -48,7 +49,7 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   if (error instanceof StoreLockedError) {
     return { message: 'this folder is in use by another mesh process (stop it first, or use `mesh status`)', exitCode: EXIT_FAILURE };
   }
-  if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError) {
+  if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError || error instanceof NodeError) {
     return { message: printable(error.message), exitCode: EXIT_FAILURE };
   }
   if (isErrno(error) && error.code !== undefined && error.code in ERRNO_MESSAGES) {

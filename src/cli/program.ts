@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_USAGE } from './errors.js';
+import { registerKeygen } from './keygen.js';
 import { registerRdiff } from './rdiff.js';
 import { registerScan } from './scan.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerScan(program);
   registerRdiff(program);
+  registerKeygen(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

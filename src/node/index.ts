@@ -1,4 +1,6 @@
 export * from './errors.js';
+export * from './keys.js';
+export * from './network.js';
 export * from './remote-record.js';
 export * from './planner.js';
 export * from './conflict-name.js';
