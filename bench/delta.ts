@@ -15,11 +15,11 @@
  */
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-import { createCipheriv, createHash, type Cipher } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { highWaterKiB, keystream, median, randomChunks, runMeasured, xorshift32 } from './common.js';
 
 const MIB = 1024 * 1024;
 const MB = 1e6; // throughput is reported in decimal MB/s, as disks and rdiff do
@@ -35,7 +35,6 @@ const OVERWRITE_LENGTH = 10 * 1024; // 256 × 10 KiB ≈ 1% of 256 MiB
 const OFFSET_SEED = 0x9e3779b9;
 
 const RUNS = 3; // the median of three shrugs off one noisy run
-const RSS_POLL_MS = 10;
 // OLD, NEW, both tools' deltas (each ~NEW for the disjoint pair) and one patch output at a time.
 const DISK_FACTOR = 5.5;
 
@@ -139,30 +138,8 @@ function onSignal(signal: NodeJS.Signals): void {
 
 // ---------------------------------------------------------------- deterministic test data
 
-/** A fixed key per label: AES-CTR keystream is a seeded PRNG that runs at gigabytes per second. */
-function keystream(label: string): Cipher {
-  const digest = createHash('sha256').update(`mesh bench delta: ${label}`).digest();
-  return createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32));
-}
 
-async function* randomChunks(label: string, length: number): AsyncGenerator<Buffer> {
-  const cipher = keystream(label);
-  const zeros = Buffer.alloc(CHUNK_LENGTH);
-  for (let done = 0; done < length; done += CHUNK_LENGTH) {
-    yield cipher.update(zeros.subarray(0, Math.min(CHUNK_LENGTH, length - done)));
-  }
-}
 
-function xorshift32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-  };
-}
 
 async function* readChunks(file: string): AsyncGenerator<Buffer> {
   const handle = await open(file, 'r');
@@ -187,7 +164,7 @@ interface Overwrite {
 /** One overwrite in each 1/256th of NEW, so they are spread over the whole file and never overlap. */
 function planOverwrites(newLength: number): Overwrite[] {
   const random = xorshift32(OFFSET_SEED);
-  const content = keystream('overwrites').update(Buffer.alloc(OVERWRITE_COUNT * OVERWRITE_LENGTH)); // 2.6 MB
+  const content = keystream('mesh bench delta: overwrites').update(Buffer.alloc(OVERWRITE_COUNT * OVERWRITE_LENGTH)); // 2.6 MB
   const stratum = Math.floor(newLength / OVERWRITE_COUNT);
   return Array.from({ length: OVERWRITE_COUNT }, (_, i) => ({
     offset: i * stratum + (random() % (stratum - OVERWRITE_LENGTH + 1)),
@@ -245,7 +222,7 @@ const PAIRS: readonly Pair[] = [
   {
     name: 'disjoint',
     description: 'NEW is unrelated random data',
-    makeNew: (_oldFile, newFile, fileLength) => writeFile(newFile, randomChunks('disjoint new', fileLength)),
+    makeNew: (_oldFile, newFile, fileLength) => writeFile(newFile, randomChunks('mesh bench delta: disjoint new', fileLength, CHUNK_LENGTH)),
   },
 ];
 
@@ -263,48 +240,11 @@ interface Measurement {
   peakRssKiB: number;
 }
 
-/** VmHWM (peak resident set) of a live process in KiB, or 0 once it has gone. */
-function highWaterKiB(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] === undefined ? 0 : Number(match[1]);
-  } catch {
-    return 0; // exited between two polls
-  }
-}
 
 /** Runs a command to completion; wall time from spawn to exit, peak RSS polled while it runs. */
-function measure(command: string, args: readonly string[]): Promise<Measurement> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    running = child;
-    let end = start;
-    let peakRssKiB = 0;
-    const poll = (): void => {
-      peakRssKiB = Math.max(peakRssKiB, highWaterKiB(child.pid));
-    };
-    const timer = setInterval(poll, RSS_POLL_MS);
-    poll();
-    const stderr: Buffer[] = [];
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('exit', () => {
-      end = process.hrtime.bigint();
-      clearInterval(timer);
-    });
-    child.on('error', (error) => {
-      clearInterval(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      running = undefined;
-      if (code === 0) return resolve({ seconds: Number(end - start) / 1e9, peakRssKiB });
-      const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      const output = Buffer.concat(stderr).toString('utf8').trim();
-      reject(new Error(`\`${[path.basename(command), ...args].join(' ')}\` failed (${status})${output === '' ? '' : `:\n${output}`}`));
-    });
-  });
+async function measure(command: string, args: readonly string[]): Promise<Measurement> {
+  const { seconds, peakRssKiB } = await runMeasured(command, args, (child) => (running = child));
+  return { seconds, peakRssKiB };
 }
 
 /** The long-lived mesh process and its answers, one line per request. */
@@ -403,10 +343,6 @@ interface StepResult {
   peakRssMiB: number;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
 
 function summarize(runs: readonly Measurement[], bytes: number): StepResult {
   const runsSeconds = runs.map((run) => run.seconds);
@@ -595,7 +531,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const started = process.hrtime.bigint();
-    await writeFile(filesOf(dir, 'mesh').old, randomChunks('old', fileLength));
+    await writeFile(filesOf(dir, 'mesh').old, randomChunks('mesh bench delta: old', fileLength, CHUNK_LENGTH));
     console.log(`\ngenerated OLD in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(2)} s; runs (seconds):`);
     const pairs: PairResult[] = [];
     for (const pair of PAIRS) pairs.push(await benchPair(pair, dir, fileLength));

@@ -10,13 +10,13 @@
  * target missed, 1 the benchmark could not run or a scan reported something wrong.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash, type Cipher } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ScanReport } from '../src/folder/report.js';
+import { keystream, median, randomChunks, runMeasured, xorshift32 } from './common.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -42,7 +42,6 @@ const CHUNK_BYTES = MIB; // large files are streamed in 1 MiB pieces, never held
 // The scanner rehashes files modified within RACY_WINDOW_MS (2 s) of their hash: wait past it.
 const RACY_WAIT_MS = 2500;
 const RESCAN_RUNS = 3; // the median of three shrugs off one noisy run
-const RSS_POLL_MS = 10;
 
 // Disk: every small file takes at least one 4 KiB block, plus room for inodes and the index.
 const SMALL_FILE_DISK_BYTES = 4 * KIB + 512;
@@ -165,34 +164,12 @@ function onSignal(signal: NodeJS.Signals): void {
 
 // ---------------------------------------------------------------- deterministic test data
 
-/** A fixed key per label: AES-CTR keystream is a seeded PRNG that runs at gigabytes per second. */
-function keystream(label: string): Cipher {
-  const digest = createHash('sha256').update(`mesh bench scan: ${label}`).digest();
-  return createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32));
-}
 
 function randomBytes(label: string, length: number): Buffer {
-  return keystream(label).update(Buffer.alloc(length));
+  return keystream(`mesh bench scan: ${label}`).update(Buffer.alloc(length));
 }
 
-async function* randomChunks(label: string, length: number): AsyncGenerator<Buffer> {
-  const cipher = keystream(label);
-  const zeros = Buffer.alloc(CHUNK_BYTES);
-  for (let done = 0; done < length; done += CHUNK_BYTES) {
-    yield cipher.update(zeros.subarray(0, Math.min(CHUNK_BYTES, length - done)));
-  }
-}
 
-function xorshift32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-  };
-}
 
 /** Where small file `index` lives: t<top>/s<sub>/f<n>.bin, FILES_PER_FOLDER files per leaf folder. */
 function smallFilePath(root: string, index: number): string {
@@ -250,7 +227,7 @@ function modifySmallFiles(root: string, count: number): void {
 async function generateLargeFiles(root: string, fileBytes: number): Promise<void> {
   await mkdir(root, { recursive: true });
   for (let i = 0; i < LARGE_FILE_COUNT; i++) {
-    await writeFile(path.join(root, `large-${i}.bin`), randomChunks(`large file ${i}`, fileBytes));
+    await writeFile(path.join(root, `large-${i}.bin`), randomChunks(`mesh bench scan: large file ${i}`, fileBytes, CHUNK_BYTES));
   }
 }
 
@@ -272,59 +249,18 @@ interface Run {
   report: ScanJson;
 }
 
-/** VmHWM (peak resident set) of a live process in KiB, or 0 once it has gone. */
-function highWaterKiB(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] === undefined ? 0 : Number(match[1]);
-  } catch {
-    return 0; // exited between two polls
-  }
-}
 
-/** Runs `mesh scan <dir> --json` to completion; wall time from spawn to exit, peak RSS polled. */
-function runScan(dir: string): Promise<Run> {
-  const args = [CLI, 'scan', dir, '--json'];
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running = child;
-    let end = start;
-    let peakRssKiB = 0;
-    const poll = (): void => {
-      peakRssKiB = Math.max(peakRssKiB, highWaterKiB(child.pid));
-    };
-    const timer = setInterval(poll, RSS_POLL_MS);
-    poll();
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('exit', () => {
-      end = process.hrtime.bigint();
-      clearInterval(timer);
-    });
-    child.on('error', (error) => {
-      clearInterval(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      running = undefined;
-      if (code === 0) {
-        try {
-          const report = JSON.parse(Buffer.concat(stdout).toString('utf8')) as ScanJson;
-          return resolve({ wallSeconds: Number(end - start) / 1e9, peakRssKiB, report });
-        } catch (error) {
-          return reject(new Error(`\`mesh scan ${dir} --json\` printed no JSON report: ${String(error)}`));
-        }
-      }
-      // Exit code 3 (unreadable paths) is a failure too: every file here is readable.
-      const status = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      const output = Buffer.concat(stderr).toString('utf8').trim();
-      reject(new Error(`\`mesh scan ${dir} --json\` failed (${status})${output === '' ? '' : `:\n${output}`}`));
-    });
-  });
+/**
+ * Runs `mesh scan <dir> --json` to completion; wall time from spawn to exit, peak RSS polled. Exit
+ * code 3 (unreadable paths) is a failure too: every file here is readable.
+ */
+async function runScan(dir: string): Promise<Run> {
+  const { seconds, peakRssKiB, stdout } = await runMeasured(process.execPath, [CLI, 'scan', dir, '--json'], (child) => (running = child));
+  try {
+    return { wallSeconds: seconds, peakRssKiB, report: JSON.parse(stdout.toString('utf8')) as ScanJson };
+  } catch (error) {
+    throw new Error(`\`mesh scan ${dir} --json\` printed no JSON report: ${String(error)}`, { cause: error });
+  }
 }
 
 interface StepResult {
@@ -342,10 +278,6 @@ interface StepResult {
   showRate: boolean;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
 
 async function scanStep(label: string, dir: string, options: { runs?: number; showRate?: boolean } = {}): Promise<StepResult> {
   const runs: Run[] = [];
