@@ -92,7 +92,7 @@ export async function waitForSameTrees(dirs: readonly string[], timeoutMs: numbe
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const trees = await Promise.all(dirs.map((d) => treeOf(d).catch(() => new Map<string, string>())));
-    const first = trees[0]!;
+    const first = trees[0];
     const same = trees.every((tree) => tree.size === first.size && [...tree].every(([path, what]) => first.get(path) === what));
     if (same && (expect === undefined || expect(first))) return first;
     if (Date.now() > deadline) {

@@ -59,7 +59,7 @@ test('a node with another mesh key gets nothing', { skip, timeout: 60_000 }, asy
   const nodeA = startJoin(t, lan, 0, a, generateMeshKey());
   // Given the other's address too: even a direct dial must fail in the handshake.
   await nodeA.waitForOutput(/listening:/, 10_000);
-  const address = `/ip4/${lan.hosts[0]!.address}/tcp/${/\/tcp\/(\d+)/.exec(nodeA.stdout)![1]}`;
+  const address = `/ip4/${lan.hosts[0].address}/tcp/${/\/tcp\/(\d+)/.exec(nodeA.stdout)![1]}`;
   const intruder = startJoin(t, lan, 1, other, generateMeshKey(), ['--peer', address]);
   await intruder.waitForOutput(/listening:/, 10_000);
   await sleep(4_000);
