@@ -80,6 +80,11 @@ function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
   switch (event.kind) {
     case 'listening':
       return [];
+    case 'initial-scan': {
+      const r = event.report;
+      const files = r.counts.added + r.counts.modified + r.counts.moved + r.counts.unchanged + r.counts.metadataUpdated;
+      return [`scanned the folder: ${files} entries, ${r.filesHashed} files hashed (${formatBytes(r.bytesHashed)}), ${r.counts.errors} unreadable`];
+    }
     case 'peer-connected':
       return [`peer connected: ${event.peer} at ${printable(event.address)}`];
     case 'peer-disconnected':

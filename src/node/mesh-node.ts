@@ -38,6 +38,8 @@ export type MeshNodeEvent =
   | { kind: 'peer-disconnected'; peer: string }
   | { kind: 'applied'; report: ApplyReport; peer: string }
   | { kind: 'scanned'; report: ScanReport }
+  /** The full scan at start finished (what it hashed tells whether a restart had to reread files). */
+  | { kind: 'initial-scan'; report: ScanReport }
   | { kind: 'error'; message: string; peer?: string };
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -135,7 +137,7 @@ export class MeshNode {
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
     });
 
-    await this.scan(undefined);
+    this.emit({ kind: 'initial-scan', report: await this.scan(undefined) });
     await this.server.start();
     await this.exchange.start();
     this.watcher = new FolderWatcher({
