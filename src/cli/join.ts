@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { ApplyReport } from '../node/apply-report.js';
 import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
-import { CliError, EXIT_USAGE, printable } from './errors.js';
+import { CliError, printable } from './errors.js';
 import { parseInteger } from './options.js';
 import { formatBytes } from './progress.js';
 
@@ -83,7 +83,11 @@ function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
     case 'initial-scan': {
       const r = event.report;
       const files = r.counts.added + r.counts.modified + r.counts.moved + r.counts.unchanged + r.counts.metadataUpdated;
-      return [`scanned the folder: ${files} entries, ${r.filesHashed} files hashed (${formatBytes(r.bytesHashed)}), ${r.counts.errors} unreadable`];
+      const changed = r.counts.added + r.counts.modified + r.counts.deleted + r.counts.moved;
+      return [
+        `scanned the folder: ${files} entries, ${r.filesHashed} files hashed (${formatBytes(r.bytesHashed)}), ${changed} changes to announce, ${r.counts.errors} unreadable`,
+        ...r.errors.map((e) => `could not read ${printable(e.path)}: ${printable(e.message)}`),
+      ];
     }
     case 'peer-connected':
       return [`peer connected: ${event.peer} at ${printable(event.address)}`];
@@ -126,7 +130,7 @@ export function registerJoin(program: Command): void {
     .option('--replace-key', 'move the folder to the mesh of the given key, replacing the key it has')
     .option('--port <n>', 'TCP port to listen on (default: any free port)', (value) => {
       const port = parseInteger(value, '--port');
-      if (port > 65535) throw new CliError('--port must be at most 65535', EXIT_USAGE);
+      if (port > 65535) throw new InvalidArgumentError('--port must be at most 65535');
       return port;
     })
     .option('--peer <multiaddr...>', 'a peer to dial and keep dialling, e.g. /ip4/192.168.1.20/tcp/4001 (repeatable)')

@@ -137,7 +137,7 @@ export class MeshNode {
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
     });
 
-    this.emit({ kind: 'initial-scan', report: await this.scan(undefined) });
+    this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
     await this.server.start();
     await this.exchange.start();
     this.watcher = new FolderWatcher({
@@ -150,10 +150,11 @@ export class MeshNode {
     await this.watcher.start();
   }
 
-  private async scan(paths: string[] | undefined): Promise<ScanReport> {
+  /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */
+  private async scan(paths: string[] | undefined, initial = false): Promise<ScanReport> {
     const report = await this.folder.scanner.scan(paths === undefined ? {} : { paths });
     if (committedSomething(report)) {
-      this.emit({ kind: 'scanned', report });
+      if (!initial) this.emit({ kind: 'scanned', report });
       this.exchange?.notifyCommitted();
     }
     return report;
