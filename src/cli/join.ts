@@ -133,7 +133,10 @@ export function registerJoin(program: Command): void {
       if (port > 65535) throw new InvalidArgumentError('--port must be at most 65535');
       return port;
     })
-    .option('--peer <multiaddr...>', 'a peer to dial and keep dialling, e.g. /ip4/192.168.1.20/tcp/4001 (repeatable)')
+    .option('--peer <multiaddr>', 'a peer to dial and keep dialling, e.g. /ip4/192.168.1.20/tcp/4001 (repeatable)', (value: string, previous: string[] = []) => [
+      ...previous,
+      value,
+    ])
     .option('--no-mdns', 'do not look for peers on the LAN (use --peer)')
     .option('-v, --verbose', 'also print skipped paths and metadata-only changes')
     .option('-q, --quiet', 'print only changes, no warnings')
