@@ -88,7 +88,12 @@ function describeTree(tree: Map<string, string>): string {
 }
 
 /** Resolves once every folder has the same tree (and `expect`, if given, holds of it); else throws after timeoutMs. */
-export async function waitForSameTrees(dirs: readonly string[], timeoutMs: number, expect?: (tree: Map<string, string>) => boolean): Promise<Map<string, string>> {
+export async function waitForSameTrees(
+  dirs: readonly string[],
+  timeoutMs: number,
+  expect?: (tree: Map<string, string>) => boolean,
+  nodes: readonly JoinProcess[] = [],
+): Promise<Map<string, string>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const trees = await Promise.all(dirs.map((d) => treeOf(d).catch(() => new Map<string, string>())));
@@ -96,7 +101,8 @@ export async function waitForSameTrees(dirs: readonly string[], timeoutMs: numbe
     const same = trees.every((tree) => tree.size === first.size && [...tree].every(([path, what]) => first.get(path) === what));
     if (same && (expect === undefined || expect(first))) return first;
     if (Date.now() > deadline) {
-      throw new Error(`folders differ after ${timeoutMs} ms:\n${trees.map((tree, i) => `${dirs[i]}:\n${describeTree(tree)}`).join('\n')}`);
+      const logs = nodes.map((node, i) => `node ${i}:\n${node.describe()}`).join('\n');
+      throw new Error(`folders differ after ${timeoutMs} ms:\n${trees.map((tree, i) => `${dirs[i]}:\n${describeTree(tree)}`).join('\n')}\n${logs}`);
     }
     await sleep(100);
   }

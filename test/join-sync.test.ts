@@ -26,7 +26,7 @@ test('two nodes find each other by mDNS and keep their folders identical both wa
   const nodeA = startJoin(t, lan, 0, a, key);
   const nodeB = startJoin(t, lan, 1, b, key);
   await nodeA.waitForOutput(/peer connected/, SYNC_TIMEOUT_MS);
-  const first = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('中文文件.txt') && tree.has('empty folder'));
+  const first = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('中文文件.txt') && tree.has('empty folder'), [nodeA, nodeB]);
   assert.equal(first.get('docs/nested/deep'), 'dir');
   assert.match(nodeB.stdout, /pulled hello\.txt/);
 
@@ -37,14 +37,14 @@ test('two nodes find each other by mDNS and keep their folders identical both wa
   await mkdir(join(a, 'new/empty/inner'), { recursive: true });
   await mkdir(join(a, '目录 一'));
   await writeFile(join(a, '目录 一/文件 二.txt'), 'nested cjk\n');
-  const second = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('目录 一/文件 二.txt') && tree.has('docs/renamed notes.md') && !tree.has('with spaces in name.txt') && tree.has('new/empty/inner'));
+  const second = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('目录 一/文件 二.txt') && tree.has('docs/renamed notes.md') && !tree.has('with spaces in name.txt') && tree.has('new/empty/inner'), [nodeA, nodeB]);
   assert.equal(second.has('docs/nested/deep/notes.md'), false);
 
   // Changes on B flow back: a new file, an edit, a folder deleted with its contents.
   await writeFile(join(b, 'from b.txt'), 'made on b\n');
   await writeFile(join(b, '中文文件.txt'), '你好, edited on b\n');
   await rm(join(b, 'new'), { recursive: true });
-  const third = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('from b.txt') && !tree.has('new'));
+  const third = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('from b.txt') && !tree.has('new'), [nodeA, nodeB]);
   const expected = await treeOf(b);
   assert.deepEqual(third, expected);
   assert.match(nodeA.stdout, /deleted new\/empty\/inner/);

@@ -62,7 +62,12 @@ function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity):
     }
   }
   for (const f of report.failed) lines.push(`failed to apply ${printable(f.path)} ${from}: ${printable(f.error.message)}`);
-  if (verbosity === 'verbose') for (const s of report.skipped) lines.push(`skipped ${printable(s.path)}: ${s.message}`);
+  for (const s of report.skipped) {
+    // A change this node did not make is worth a line; 'up-to-date' and the like only with -v.
+    if (verbosity === 'verbose' || s.reason === 'kept-folder' || s.reason === 'kept-edit' || s.reason === 'local-wins') {
+      lines.push(`not applied at ${printable(s.path)} ${from}: ${s.message}`);
+    }
+  }
   return lines;
 }
 

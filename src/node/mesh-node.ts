@@ -12,6 +12,13 @@ import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
 import type { RemoteRecord } from './remote-record.js';
 
+/**
+ * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
+ * events: a folder the applier made and the user removed within one of its batches produces no
+ * event at all, so without this second look the delete would wait for the hourly full rescan.
+ */
+export const SETTLE_RESCAN_MS = 1_000;
+
 /** Delta bytes accepted beyond a file's size (the delta's own framing: block references, lengths). */
 export const DELTA_MARGIN_BYTES = 64 * 1024;
 
@@ -66,6 +73,10 @@ export class MeshNode {
   private watcher: FolderWatcher | undefined;
   private applier: Applier | undefined;
   private stopping: Promise<void> | undefined;
+  /** Paths applied recently, rescanned SETTLE_RESCAN_MS after the last apply. */
+  private readonly settling = new Set<string>();
+  private settleTimer: NodeJS.Timeout | undefined;
+  private settleRun: Promise<unknown> | undefined;
 
   private constructor(
     readonly folder: LocalFolder,
@@ -181,7 +192,16 @@ export class MeshNode {
 
   private afterApply(report: ApplyReport, peer: string): void {
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
-    if (report.applied.length > 0) this.exchange?.notifyCommitted();
+    if (report.applied.length === 0) return;
+    this.exchange?.notifyCommitted();
+    if (this.stopping !== undefined) return;
+    for (const applied of report.applied) this.settling.add(applied.path);
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      const paths = [...this.settling];
+      this.settling.clear();
+      this.settleRun = this.scan(paths).catch((error: unknown) => this.emit({ kind: 'error', message: `rescan: ${messageOf(error)}` }));
+    }, SETTLE_RESCAN_MS);
   }
 
   /** Serves only the exact version asked for, and only while the file on disk is still that version. */
@@ -207,7 +227,9 @@ export class MeshNode {
   /** Stops watching, exchanging, serving and the network, then closes the index. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearTimeout(this.settleTimer);
       await this.watcher?.stop().catch(() => undefined);
+      await this.settleRun;
       await this.exchange?.stop().catch(() => undefined);
       await this.server?.stop().catch(() => undefined);
       await this.network.stop().catch(() => undefined);
