@@ -1,4 +1,5 @@
 import '../src/polyfills.js';
+import { createHash } from 'node:crypto';
 import { noise } from '@chainsafe/libp2p-noise';
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
@@ -53,6 +54,7 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ms
 /** A valid file change as the scanner makes them: block hashes covering `size`. */
 export function fileChange(path: string, size = 1000, overrides: Partial<FileChange> = {}): FileChange {
   const blocks = Math.ceil(size / BLOCK_HASH_LENGTH);
+  const blockHashes = overrides.blockHashes ?? new Uint8Array(blocks * BLOCK_HASH_BYTES).fill(7);
   return {
     path,
     type: 'file',
@@ -60,8 +62,9 @@ export function fileChange(path: string, size = 1000, overrides: Partial<FileCha
     mtimeNs: 1_700_000_000_123_456_789n,
     mode: 0o644,
     inode: 42n,
-    blockHashes: new Uint8Array(blocks * BLOCK_HASH_BYTES).fill(7),
-    contentHash: new Uint8Array(32).fill(9),
+    blockHashes,
+    // SHA-256 of the block list, as the scanner makes it (peers check it).
+    contentHash: new Uint8Array(createHash('sha256').update(blockHashes).digest()),
     symlinkTarget: '',
     version: [{ device: DEVICE_A, value: 1 }],
     deleted: false,

@@ -22,15 +22,19 @@ import { DEVICE_A, DEVICE_B } from './store-helpers.js';
 
 const sha256 = (text: string) => new Uint8Array(createHash('sha256').update(text).digest());
 
+/** The content hash of a file: SHA-256 of its block list, as the scanner makes it. */
+const contentHashOf = (blockHashes: Uint8Array) => new Uint8Array(createHash('sha256').update(blockHashes).digest());
+
 function file(path: string, size = 300_000, overrides: Partial<RemoteRecord> = {}): RemoteRecord {
+  const blockHashes = overrides.blockHashes ?? new Uint8Array(Math.ceil(size / BLOCK_HASH_LENGTH) * BLOCK_HASH_BYTES).fill(7);
   return {
     path,
     type: 'file',
     size,
     mtimeNs: 1_700_000_000_123_456_789n,
     mode: 0o644,
-    blockHashes: new Uint8Array(Math.ceil(size / BLOCK_HASH_LENGTH) * BLOCK_HASH_BYTES).fill(7),
-    contentHash: new Uint8Array(32).fill(9),
+    blockHashes,
+    contentHash: contentHashOf(blockHashes),
     symlinkTarget: '',
     version: [{ device: DEVICE_A, value: 1 }],
     deleted: false,
@@ -89,10 +93,10 @@ const common = fc.record({
 });
 const recordArbitrary: fc.Arbitrary<RemoteRecord> = fc.oneof(
   fc
-    .tuple(common, fc.integer({ min: 0, max: 3 * BLOCK_HASH_LENGTH }), fc.uint8Array({ minLength: 32, maxLength: 32 }))
-    .chain(([base, size, contentHash]) =>
+    .tuple(common, fc.integer({ min: 0, max: 3 * BLOCK_HASH_LENGTH }))
+    .chain(([base, size]) =>
       fc.uint8Array({ minLength: Math.ceil(size / BLOCK_HASH_LENGTH) * 32, maxLength: Math.ceil(size / BLOCK_HASH_LENGTH) * 32 }).map(
-        (blockHashes): RemoteRecord => ({ ...base, type: 'file', size, blockHashes, contentHash, symlinkTarget: '', deleted: false }),
+        (blockHashes): RemoteRecord => ({ ...base, type: 'file', size, blockHashes, contentHash: contentHashOf(blockHashes), symlinkTarget: '', deleted: false }),
       ),
     ),
   common.map((base): RemoteRecord => ({ ...base, type: 'directory', size: 0, blockHashes: new Uint8Array(0), contentHash: new Uint8Array(0), symlinkTarget: '', deleted: false })),
@@ -169,7 +173,9 @@ describe('wire records', () => {
     const empty = new Uint8Array(0);
     assert.throws(() => receive({ deleted: true }), /tombstone/);
     assert.throws(() => receive({ type: EntryType.DIRECTORY }), /directory/);
-    assert.throws(() => receive({ type: EntryType.SYMLINK, size: 0, blockHashes: empty, symlinkTarget: 'target' }), /not the target's/);
+    assert.throws(() => receive({ type: EntryType.SYMLINK, size: 0, blockHashes: empty, symlinkTarget: 'target' }), /not the hash of the symlink target/);
+    assert.throws(() => receive({ contentHash: new Uint8Array(32).fill(9) }), /not the hash of the block list/);
+    for (const path of ['.mesh', '.mesh/index/CURRENT', 'd/.mesh-tmp.x.12345678']) assert.throws(() => receive({ path }), /mesh's own/, path);
     assert.throws(
       () => receive({ type: EntryType.SYMLINK, size: 0, blockHashes: empty, symlinkTarget: 'a\0b', contentHash: sha256('a\0b') }),
       /NUL/,

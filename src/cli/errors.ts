@@ -47,7 +47,7 @@ export function printable(text: string): string {
 export function describeError(error: unknown): { message: string; exitCode: number } {
   if (error instanceof CliError) return { message: error.message, exitCode: error.exitCode };
   if (error instanceof StoreLockedError) {
-    return { message: 'this folder is in use by another mesh process (stop it first, or use `mesh status`)', exitCode: EXIT_FAILURE };
+    return { message: 'this folder is in use by another mesh process (a `mesh join` or `mesh scan` of it is running: stop it first)', exitCode: EXIT_FAILURE };
   }
   if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError || error instanceof NodeError) {
     return { message: printable(error.message), exitCode: EXIT_FAILURE };

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_USAGE } from './errors.js';
+import { registerJoin } from './join.js';
 import { registerKeygen } from './keygen.js';
 import { registerRdiff } from './rdiff.js';
 import { registerScan } from './scan.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerScan(program);
   registerRdiff(program);
   registerKeygen(program);
+  registerJoin(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

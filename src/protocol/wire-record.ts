@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isAlwaysIgnored } from '../folder/ignore.js';
 import { relativePathProblem } from '../folder/paths.js';
 import { changeProblem } from '../store/store-input.js';
 import { BLOCK_HASH_BYTES, BLOCK_HASH_LENGTH, type EntryType, type FileRecord } from '../store/types.js';
@@ -35,11 +36,13 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Why `record` may not travel between peers, or undefined. The store's own rules (a record it would
- * accept, inode aside), plus what a peer must never be able to send: a path that could leave the
- * folder, more block hashes than the wire allows, fields that contradict each other (block hashes
- * that do not cover the size, a tombstone with content, a symlink whose hash is not its target's),
- * an empty version.
+ * Why `record` may not travel between peers (nor be acted on when received), or undefined. The one
+ * check of a peer's record: fromWire and toWire apply it, and so does the applier (src/node) before
+ * deciding anything. The store's own rules (a record it would accept, inode aside), plus what a
+ * peer must never be able to send: a path that could leave the folder or is mesh's own (`.mesh`,
+ * temp files), more block hashes than the wire allows, fields that contradict each other (block
+ * hashes that do not cover the size or do not hash to the content hash, a tombstone with content,
+ * a symlink whose hash is not its target's), an empty version.
  */
 export function remoteRecordProblem(record: RemoteRecord): string | undefined {
   const stored = changeProblem({ ...record, inode: 0n });
@@ -47,6 +50,7 @@ export function remoteRecordProblem(record: RemoteRecord): string | undefined {
   const where = `record ${JSON.stringify(record.path)}`;
   const path = relativePathProblem(record.path);
   if (path !== undefined) return `${where}: path ${path}`;
+  if (isAlwaysIgnored(record.path)) return `${where}: the path is mesh's own (state or temp file), never synced`;
   if (!Number.isSafeInteger(record.sequence) || record.sequence < 1) return `${where}: bad sequence ${record.sequence}`;
   if (record.version.length === 0) return `${where}: empty version`;
   if (record.blockHashes.length > MAX_WIRE_BLOCKS * BLOCK_HASH_BYTES) return `${where}: more than ${MAX_WIRE_BLOCKS} block hashes`;
@@ -65,6 +69,9 @@ export function remoteRecordProblem(record: RemoteRecord): string | undefined {
       if (record.blockHashes.length !== blocks * BLOCK_HASH_BYTES) {
         return `${where}: ${record.blockHashes.length / BLOCK_HASH_BYTES} block hashes for ${record.size} bytes (${blocks} expected)`;
       }
+      if (!equalBytes(record.contentHash, createHash('sha256').update(record.blockHashes).digest())) {
+        return `${where}: the content hash is not the hash of the block list`;
+      }
       return undefined;
     }
     case 'directory':
@@ -72,8 +79,8 @@ export function remoteRecordProblem(record: RemoteRecord): string | undefined {
       return undefined;
     case 'symlink':
       if (record.size !== 0 || record.blockHashes.length !== 0) return `${where}: a symlink has no size or block hashes`;
-      if (record.symlinkTarget === '') return `${where}: a symlink needs a target`;
-      if (!equalBytes(record.contentHash, symlinkHash(record.symlinkTarget))) return `${where}: content hash is not the target's`;
+      if (record.symlinkTarget === '') return `${where}: a symlink needs a target (it is empty)`;
+      if (!equalBytes(record.contentHash, symlinkHash(record.symlinkTarget))) return `${where}: the content hash is not the hash of the symlink target`;
       return undefined;
   }
 }

@@ -1,0 +1,188 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { ApplyReport } from '../node/apply-report.js';
+import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
+import type { ScanReport } from '../folder/report.js';
+import { CliError, printable } from './errors.js';
+import { parseInteger } from './options.js';
+import { formatBytes } from './progress.js';
+
+interface JoinOptions {
+  key?: string;
+  replaceKey?: boolean;
+  port?: number;
+  peer?: string[];
+  mdns: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+function line(text: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${text}\n`);
+}
+
+const KEY_SOURCES = {
+  flag: 'given with --key',
+  env: 'given in MESH_KEY',
+  stored: 'stored in .mesh/mesh.key',
+  new: 'new, stored in .mesh/mesh.key',
+} as const;
+
+function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity): string[] {
+  const from = `from ${peer}`;
+  const lines: string[] = [];
+  for (const o of report.applied) {
+    const path = printable(o.path);
+    if (o.conflictCopy !== undefined) lines.push(`conflict at ${path}: the other version won, the local one kept as ${printable(o.conflictCopy)}`);
+    switch (o.action) {
+      case 'file': {
+        const pull = o.pull;
+        if (pull === undefined || pull.source === 'empty') lines.push(`pulled ${path} (empty) ${from}`);
+        else if (pull.source === 'copy') lines.push(`pulled ${path} (copied from the local ${printable(pull.from ?? '?')}, 0 B received) ${from}`);
+        else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused) ${from}`);
+        break;
+      }
+      case 'directory':
+        lines.push(`created folder ${path} ${from}`);
+        break;
+      case 'symlink':
+        lines.push(`created symlink ${path} ${from}`);
+        break;
+      case 'deleted':
+        lines.push(`deleted ${path} ${from}`);
+        break;
+      case 'metadata':
+        if (verbosity === 'verbose') lines.push(`updated permissions/time of ${path} ${from}`);
+        break;
+      case 'tombstone':
+      case 'merged':
+        if (verbosity === 'verbose') lines.push(`recorded ${o.action} ${path} ${from}`);
+        break;
+    }
+  }
+  for (const f of report.failed) lines.push(`failed to apply ${printable(f.path)} ${from}: ${printable(f.error.message)}`);
+  for (const s of report.skipped) {
+    // A change this node did not make is worth a line; 'up-to-date' and the like only with -v.
+    if (verbosity === 'verbose' || s.reason === 'kept-folder' || s.reason === 'kept-edit' || s.reason === 'local-wins') {
+      lines.push(`not applied at ${printable(s.path)} ${from}: ${s.message}`);
+    }
+  }
+  return lines;
+}
+
+function describeScan(report: ScanReport): string[] {
+  return [
+    ...report.added.map((p) => `announced new ${printable(p)}`),
+    ...report.modified.map((p) => `announced change of ${printable(p)}`),
+    ...report.deleted.map((p) => `announced delete of ${printable(p)}`),
+    ...report.moved.map((m) => `announced move ${printable(m.from)} -> ${printable(m.to)}`),
+    ...report.errors.map((e) => `could not read ${printable(e.path)}: ${printable(e.message)}`),
+  ];
+}
+
+function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
+  switch (event.kind) {
+    case 'listening':
+      return [];
+    case 'initial-scan': {
+      const r = event.report;
+      const files = r.counts.added + r.counts.modified + r.counts.moved + r.counts.unchanged + r.counts.metadataUpdated;
+      const changed = r.counts.added + r.counts.modified + r.counts.deleted + r.counts.moved;
+      return [
+        `scanned the folder: ${files} entries, ${r.filesHashed} files hashed (${formatBytes(r.bytesHashed)}), ${changed} changes to announce, ${r.counts.errors} unreadable`,
+        ...r.errors.map((e) => `could not read ${printable(e.path)}: ${printable(e.message)}`),
+      ];
+    }
+    case 'peer-connected':
+      return [`peer connected: ${event.peer} at ${printable(event.address)}`];
+    case 'peer-disconnected':
+      return [`peer disconnected: ${event.peer}`];
+    case 'applied':
+      return describeApply(event.report, event.peer, verbosity);
+    case 'scanned':
+      return describeScan(event.report);
+    case 'error':
+      return verbosity === 'quiet' ? [] : [`warning: ${event.peer === undefined ? '' : `peer ${event.peer}: `}${printable(event.message)}`];
+  }
+}
+
+/** What a node says when it starts: who it is, where it listens, which folder and key. */
+function printBanner(node: MeshNode): void {
+  const root = printable(node.root);
+  process.stdout.write(
+    [
+      `mesh: joined ${root}`,
+      `  node id:   ${node.network.peerId}`,
+      `  listening: ${node.network.listenAddresses.join(' ')}`,
+      `  folder:    ${root}`,
+      `  mesh key:  ${KEY_SOURCES[node.meshKey.source]}`,
+      ...(node.meshKey.source === 'new'
+        ? [`  This is a new mesh. Its key: ${node.meshKey.text}`, `  On each other machine, run:  npx mesh join <dir> --key ${node.meshKey.text}`]
+        : []),
+      '',
+    ].join('\n'),
+  );
+}
+
+/** `mesh join <dir>`: keep the folder identical with the other machines of the mesh, until stopped. */
+export function registerJoin(program: Command): void {
+  program
+    .command('join')
+    .description('sync a folder with the other machines of a mesh (found on the LAN by mDNS, or given with --peer) until stopped')
+    .argument('<dir>', 'the folder to sync')
+    .option('--key <key>', 'the mesh key (as printed by the first machine, or `mesh keygen`); default MESH_KEY, else the stored key, else a new one')
+    .option('--replace-key', 'move the folder to the mesh of the given key, replacing the key it has')
+    .option('--port <n>', 'TCP port to listen on (default: any free port)', (value) => {
+      const port = parseInteger(value, '--port');
+      if (port > 65535) throw new InvalidArgumentError('--port must be at most 65535');
+      return port;
+    })
+    .option('--peer <multiaddr>', 'a peer to dial and keep dialling, e.g. /ip4/192.168.1.20/tcp/4001 (repeatable)', (value: string, previous: string[] = []) => [
+      ...previous,
+      value,
+    ])
+    .option('--no-mdns', 'do not look for peers on the LAN (use --peer)')
+    .option('-v, --verbose', 'also print skipped paths and metadata-only changes')
+    .option('-q, --quiet', 'print only changes, no warnings')
+    .action(async (dir: string, options: JoinOptions) => {
+      const verbosity: Verbosity = options.quiet === true ? 'quiet' : options.verbose === true ? 'verbose' : 'normal';
+      // Loaded here: libp2p is heavy, and other commands do not need it.
+      const { MeshNode } = await import('../node/mesh-node.js');
+      const node = await MeshNode.open({
+        dir,
+        key: options.key,
+        replaceKey: options.replaceKey === true,
+        port: options.port,
+        peers: options.peer,
+        mdns: options.mdns,
+        onEvent: (event) => {
+          if (event.kind === 'listening') printBanner(node);
+          for (const text of describeEvent(event, verbosity)) line(text);
+        },
+      });
+      let stopRequested: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = (): void => stopRequested();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        try {
+          await node.start();
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(error))) {
+            throw new CliError(`port ${options.port ?? 0} is already in use (choose another with --port, or leave it out for any free port)`);
+          }
+          throw error;
+        }
+        await stopped;
+        line('stopping');
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await node.stop();
+      }
+      // libp2p keeps the process alive for a moment after stop(); the node is closed, leave now.
+      process.exit(0);
+    });
+}

@@ -1,0 +1,240 @@
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { FolderWatcher } from '../folder/watcher.js';
+import { openLocalFolder, type LocalFolder } from '../folder/local-folder.js';
+import type { ScanReport } from '../folder/report.js';
+import { fetchDelta, IndexExchange, TransferServer, type Resolution, type TransferRequest, type RemoteRecord as WireRemoteRecord } from '../protocol/index.js';
+import { compare } from '../store/version-vector.js';
+import { Applier, scannerHooks } from './applier.js';
+import type { ApplyReport } from './apply-report.js';
+import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
+import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
+import type { RemoteRecord } from './remote-record.js';
+
+/**
+ * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
+ * events: a folder the applier made and the user removed within one of its batches produces no
+ * event at all, so without this second look the delete would wait for the hourly full rescan.
+ */
+export const SETTLE_RESCAN_MS = 1_000;
+
+/** Delta bytes accepted beyond a file's size (the delta's own framing: block references, lengths). */
+export const DELTA_MARGIN_BYTES = 64 * 1024;
+
+export interface MeshNodeInit {
+  /** The folder to sync (must exist). */
+  dir: string;
+  /** `--key`; else MESH_KEY, else the stored key, else a new one. */
+  key?: string;
+  replaceKey?: boolean;
+  env?: Readonly<Record<string, string | undefined>>;
+  port?: number;
+  host?: string;
+  peers?: readonly string[];
+  mdns?: boolean;
+  timing?: Partial<NetworkTiming>;
+  /** Told what the node does (see MeshNodeEvent); default nothing. */
+  onEvent?(event: MeshNodeEvent): void;
+}
+
+/** What a running node reports, for its log. */
+export type MeshNodeEvent =
+  | { kind: 'listening' }
+  | { kind: 'peer-connected'; peer: string; address: string }
+  | { kind: 'peer-disconnected'; peer: string }
+  | { kind: 'applied'; report: ApplyReport; peer: string }
+  | { kind: 'scanned'; report: ScanReport }
+  /** The full scan at start finished (what it hashed tells whether a restart had to reread files). */
+  | { kind: 'initial-scan'; report: ScanReport }
+  | { kind: 'error'; message: string; peer?: string };
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function committedSomething(report: ScanReport): boolean {
+  const c = report.counts;
+  return c.added + c.modified + c.deleted + c.moved + c.metadataUpdated > 0;
+}
+
+/**
+ * One folder in a mesh: the local folder (index, scanner, lock), the libp2p network, the index
+ * exchange (peers' records in, applied by the applier), the transfer server (our files out, as
+ * deltas) and the watcher (local changes rescanned and announced). See docs/mesh-design.md.
+ */
+export class MeshNode {
+  private exchange: IndexExchange | undefined;
+  private server: TransferServer | undefined;
+  private watcher: FolderWatcher | undefined;
+  private applier: Applier | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Paths applied recently, rescanned SETTLE_RESCAN_MS after the last apply. */
+  private readonly settling = new Set<string>();
+  private settleTimer: NodeJS.Timeout | undefined;
+  private settleRun: Promise<unknown> | undefined;
+
+  private constructor(
+    readonly folder: LocalFolder,
+    readonly network: MeshNetwork,
+    readonly meshKey: ResolvedMeshKey,
+    private readonly init: MeshNodeInit,
+  ) {}
+
+  /** Opens the folder, resolves the keys and builds the network; nothing runs until start(). */
+  static async open(init: MeshNodeInit): Promise<MeshNode> {
+    const folder = await openLocalFolder(init.dir);
+    try {
+      const meshKey = await resolveMeshKey(folder.root, { key: init.key, env: init.env, replace: init.replaceKey });
+      const privateKey = await loadPeerKey(folder.root);
+      const network = await createMeshNetwork({
+        meshKey: meshKey.key,
+        privateKey,
+        port: init.port,
+        host: init.host,
+        staticPeers: init.peers,
+        mdns: init.mdns,
+        timing: init.timing,
+      });
+      return new MeshNode(folder, network, meshKey, init);
+    } catch (error) {
+      await folder.close();
+      throw error;
+    }
+  }
+
+  get root(): string {
+    return this.folder.root;
+  }
+
+  private emit(event: MeshNodeEvent): void {
+    this.init.onEvent?.(event);
+  }
+
+  /** Starts listening, scans the whole folder, then follows peers and the folder. */
+  async start(): Promise<void> {
+    const { folder, network } = this;
+    await network.start();
+    this.emit({ kind: 'listening' });
+    network.on('peer:connect', (e) => this.emit({ kind: 'peer-connected', peer: e.peerId, address: e.remoteAddress }));
+    network.on('peer:disconnect', (e) => this.emit({ kind: 'peer-disconnected', peer: e.peerId }));
+
+    this.applier = new Applier({
+      ...scannerHooks(folder.scanner),
+      store: folder.store,
+      lock: folder.lock,
+      exchange: (remote, signature) =>
+        fetchDelta(
+          network.libp2p,
+          peerIdFromString(remote.peer),
+          { path: remote.path, version: remote.version, contentHash: remote.contentHash },
+          signature,
+          { maxBytes: remote.size + DELTA_MARGIN_BYTES },
+        ),
+    });
+    this.server = new TransferServer({
+      libp2p: network.libp2p,
+      resolve: (request) => this.resolve(request),
+      onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
+    });
+    this.exchange = new IndexExchange({
+      libp2p: network.libp2p,
+      store: folder.store,
+      onBatch: (peer, records) => this.onBatch(peer, records),
+      onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
+    });
+
+    this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
+    await this.server.start();
+    await this.exchange.start();
+    this.watcher = new FolderWatcher({
+      root: folder.root,
+      rescan: async (paths) => {
+        await this.scan(paths);
+      },
+      onError: (error) => this.emit({ kind: 'error', message: `watcher: ${error.message}` }),
+    });
+    await this.watcher.start();
+  }
+
+  /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */
+  private async scan(paths: string[] | undefined, initial = false): Promise<ScanReport> {
+    const report = await this.folder.scanner.scan(paths === undefined ? {} : { paths });
+    if (committedSomething(report)) {
+      if (!initial) this.emit({ kind: 'scanned', report });
+      this.exchange?.notifyCommitted();
+    }
+    return report;
+  }
+
+  /** A batch of a peer's records: applied; paths changed locally meanwhile are rescanned and applied once more. */
+  private async onBatch(peer: string, records: WireRemoteRecord[]): Promise<void> {
+    if (records.length === 0 || this.applier === undefined) return;
+    const remotes: RemoteRecord[] = records.map((r) => ({ ...r, peer }));
+    let report = await this.applier.apply(remotes);
+    this.afterApply(report, peer);
+    if (report.changedLocally.length > 0) {
+      await this.scan([...report.changedLocally]);
+      const again = new Set(report.changedLocally);
+      report = await this.applier.apply(remotes.filter((r) => again.has(r.path)));
+      this.afterApply(report, peer);
+    }
+    const lost = report.failed.filter((f) => !f.peerAtFault);
+    if (lost.length > 0) {
+      // Not the peer's fault (a lost connection, a busy or changed peer): ask for the batch again later.
+      throw new Error(`${lost.length} of the peer's changes could not be pulled (${lost[0].error.message}); retrying`);
+    }
+  }
+
+  private afterApply(report: ApplyReport, peer: string): void {
+    if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
+    if (report.applied.length === 0) return;
+    this.exchange?.notifyCommitted();
+    if (this.stopping !== undefined) return;
+    for (const applied of report.applied) this.settling.add(applied.path);
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      const paths = [...this.settling];
+      this.settling.clear();
+      this.settleRun = this.scan(paths).catch((error: unknown) => this.emit({ kind: 'error', message: `rescan: ${messageOf(error)}` }));
+    }, SETTLE_RESCAN_MS);
+  }
+
+  /** Serves only the exact version asked for, and only while the file on disk is still that version. */
+  private async resolve(request: TransferRequest): Promise<Resolution> {
+    const record = await this.folder.store.get(request.path);
+    if (record === undefined || record.deleted || record.type !== 'file') return { status: 'NOT_FOUND', message: 'no such file' };
+    if (compare(record.version, request.version) !== 'equal' || !same(record.contentHash, request.contentHash)) {
+      return { status: 'CHANGED', message: 'that version is no longer the current one' };
+    }
+    const path = join(this.folder.root, ...record.path.split('/'));
+    try {
+      const info = await lstat(path, { bigint: true });
+      if (!info.isFile() || info.size !== BigInt(record.size) || info.mtimeNs !== record.mtimeNs || info.ino !== record.inode) {
+        return { status: 'CHANGED', message: 'the file changed on disk since it was scanned' };
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'CHANGED', message: 'the file is gone since it was scanned' };
+      return { status: 'NOT_FOUND', message: messageOf(error) };
+    }
+    return { path };
+  }
+
+  /** Stops watching, exchanging, serving and the network, then closes the index. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearTimeout(this.settleTimer);
+      await this.watcher?.stop().catch(() => undefined);
+      await this.settleRun;
+      await this.exchange?.stop().catch(() => undefined);
+      await this.server?.stop().catch(() => undefined);
+      await this.network.stop().catch(() => undefined);
+      await this.folder.close();
+    })();
+    return this.stopping;
+  }
+}
