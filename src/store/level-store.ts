@@ -8,6 +8,7 @@ import {
   metaKey,
   peerKey,
   readUint64,
+  scanKey,
   sequenceKey,
   sequenceOfKey,
   TABLE,
@@ -16,6 +17,7 @@ import {
 } from './level-keys.js';
 import { newDeviceId } from './memory-store.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeScanEntry, encodeScanEntry } from './scan-entry-codec.js';
 import {
   changeProblem,
   DEVICE_ID_META_KEY,
@@ -25,11 +27,13 @@ import {
   recordOf,
   sequenceProblem,
 } from './store-input.js';
-import type { FileChange, FileRecord, PeerProgress, Store } from './types.js';
+import type { FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
 import { DEVICE_ID_BYTES, type DeviceId } from './version-vector.js';
 
 /** Entries read per step of since() and records(): one native call each instead of one per entry. */
 const SCAN_BATCH = 256;
+/** Scan entries read per step of scanEntries(): they are small. */
+const SCAN_ENTRY_BATCH = 1024;
 /** Peer progress on disk: received, then acknowledged, 8 bytes each. */
 const PROGRESS_BYTES = 16;
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
@@ -39,6 +43,13 @@ const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
  * different change, and a peer that already holds it would never ask for that change.
  */
 const DURABLE = { sync: true } as const;
+/**
+ * Meta key (internal to this store) present once the scan table ('x') holds an entry for every
+ * record. An index written before the table existed gets it built on open, once.
+ */
+export const SCAN_TABLE_META_KEY = 'store/scan-table';
+/** Scan entries written per batch while the scan table is built. */
+const BUILD_BATCH = 1000;
 
 type Db = Level<Uint8Array, Uint8Array>;
 
@@ -56,6 +67,7 @@ export async function openLevelStore(location: string): Promise<Store> {
   }
   try {
     const deviceId = await loadDeviceId(db);
+    await ensureScanTable(db);
     const lastSequence = await loadLastSequence(db);
     return new LevelStore(db, deviceId, lastSequence);
   } catch (error) {
@@ -91,6 +103,27 @@ async function loadDeviceId(db: Db): Promise<DeviceId> {
   }
   if (stored.length !== DEVICE_ID_BYTES) throw new StoreCorruptError(`corrupt index: the device id is ${stored.length} bytes`);
   return Buffer.from(stored).toString('hex');
+}
+
+/** Builds the scan table from the records if this index predates it (or a build was cut short). */
+async function ensureScanTable(db: Db): Promise<void> {
+  const marker = metaKey(SCAN_TABLE_META_KEY);
+  if ((await db.get(marker)) !== undefined) return;
+  const entries = db.iterator(tableRange(TABLE.file));
+  try {
+    for (;;) {
+      const batch = await entries.nextv(BUILD_BATCH);
+      if (batch.length === 0) break;
+      const operations: BatchOperation[] = batch.map(([key, value]) => {
+        const path = decodeUtf8(key.subarray(1), 'a record key');
+        return { type: 'put', key: scanKey(path), value: encodeScanEntry(decodeStored(value, path)) };
+      });
+      await db.batch(operations);
+    }
+  } finally {
+    await entries.close();
+  }
+  await db.put(marker, Uint8Array.of(1), DURABLE);
 }
 
 /** The last key of the sequence index: no separate counter that could disagree with it. */
@@ -181,6 +214,7 @@ class LevelStore implements Store {
       const withSequence = { ...record, sequence };
       operations.push({ type: 'put', key: sequenceKey(sequence), value: Buffer.from(record.path, 'utf8') });
       operations.push({ type: 'put', key: fileKey(record.path), value: encodeRecord(withSequence) });
+      operations.push({ type: 'put', key: scanKey(record.path), value: encodeScanEntry(record) });
       return withSequence;
     });
     await this.db.batch(operations, DURABLE);
@@ -237,6 +271,32 @@ class LevelStore implements Store {
         const batch = await this.step(() => entries.nextv(SCAN_BATCH));
         if (batch.length === 0) return;
         for (const [key, value] of batch) yield decodeStored(value, decodeUtf8(key.subarray(1), 'a record key'));
+      }
+    } finally {
+      await entries.close();
+    }
+  }
+
+  async *scanEntries(subtree?: string): AsyncGenerator<ScanEntry> {
+    this.assertOpen();
+    if (subtree === undefined) {
+      yield* this.scanEntriesIn(tableRange(TABLE.scan));
+      return;
+    }
+    if (keyProblem(subtree) === undefined) {
+      const own = (await this.db.get(scanKey(subtree))) as Uint8Array | undefined;
+      if (own !== undefined) yield decodeScanEntry(subtree, own);
+    }
+    yield* this.scanEntriesIn({ gte: scanKey(`${subtree}/`), lt: scanKey(`${subtree}0`) });
+  }
+
+  private async *scanEntriesIn(range: { gte: Uint8Array; lt: Uint8Array }): AsyncGenerator<ScanEntry> {
+    const entries = this.db.iterator(range);
+    try {
+      for (;;) {
+        const batch = await this.step(() => entries.nextv(SCAN_ENTRY_BATCH));
+        if (batch.length === 0) return;
+        for (const [key, value] of batch) yield decodeScanEntry(decodeUtf8(key.subarray(1), 'a scan entry key'), value);
       }
     } finally {
       await entries.close();
