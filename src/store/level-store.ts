@@ -114,11 +114,12 @@ async function ensureScanTable(db: Db): Promise<void> {
     for (;;) {
       const batch = await entries.nextv(BUILD_BATCH);
       if (batch.length === 0) break;
-      const operations: BatchOperation[] = batch.map(([key, value]) => {
+      const operations = db.batch();
+      for (const [key, value] of batch) {
         const path = decodeUtf8(key.subarray(1), 'a record key');
-        return { type: 'put', key: scanKey(path), value: encodeScanEntry(decodeStored(value, path)) };
-      });
-      await db.batch(operations);
+        operations.put(scanKey(path), encodeScanEntry(decodeStored(value, path)));
+      }
+      await operations.write();
     }
   } finally {
     await entries.close();
@@ -154,7 +155,6 @@ function check(problem: string | undefined): void {
   if (problem !== undefined) throw new StoreInputError(problem);
 }
 
-type BatchOperation = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 class LevelStore implements Store {
   /** Commits run one at a time: each reads the sequences the one before it wrote. */
@@ -204,20 +204,28 @@ class LevelStore implements Store {
       if (value !== undefined) sequenceOf.set(path, decodeStored(value, path).sequence);
     });
     let next = this.sequence;
-    const operations: BatchOperation[] = [];
-    const stored = pending.map((record): FileRecord => {
-      const sequence = ++next;
-      const old = sequenceOf.get(record.path);
-      // The same path twice in one commit: the later change drops the earlier one's entry.
-      if (old !== undefined) operations.push({ type: 'del', key: sequenceKey(old) });
-      sequenceOf.set(record.path, sequence);
-      const withSequence = { ...record, sequence };
-      operations.push({ type: 'put', key: sequenceKey(sequence), value: Buffer.from(record.path, 'utf8') });
-      operations.push({ type: 'put', key: fileKey(record.path), value: encodeRecord(withSequence) });
-      operations.push({ type: 'put', key: scanKey(record.path), value: encodeScanEntry(record) });
-      return withSequence;
-    });
-    await this.db.batch(operations, DURABLE);
+    // A chained batch: an array batch copies every operation into a larger object first, garbage
+    // that outlives the synced write and piles up in the old generation during a first scan.
+    const operations = this.db.batch();
+    let stored: FileRecord[];
+    try {
+      stored = pending.map((record): FileRecord => {
+        const sequence = ++next;
+        const old = sequenceOf.get(record.path);
+        // The same path twice in one commit: the later change drops the earlier one's entry.
+        if (old !== undefined) operations.del(sequenceKey(old));
+        sequenceOf.set(record.path, sequence);
+        const withSequence = { ...record, sequence };
+        operations.put(sequenceKey(sequence), Buffer.from(record.path, 'utf8'));
+        operations.put(fileKey(record.path), encodeRecord(withSequence));
+        operations.put(scanKey(record.path), encodeScanEntry(record));
+        return withSequence;
+      });
+    } catch (error) {
+      await operations.close();
+      throw error;
+    }
+    await operations.write(DURABLE);
     this.sequence = next;
     return stored;
   }
