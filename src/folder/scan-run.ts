@@ -76,6 +76,17 @@ export interface ScanRunComponents {
   readonly racy: Set<string>;
 }
 
+/**
+ * What a scan keeps of a record while it walks: a KnownEntry without its content hash (a typed
+ * array per record is most of the map's memory); deletion candidates read it from the store.
+ */
+type KnownScanEntry = Omit<KnownEntry, 'contentHash'>;
+
+function knownScanEntryOf(entry: KnownEntry): KnownScanEntry {
+  const { type, size, mtimeNs, inode, mode, deleted } = entry;
+  return { type, size, mtimeNs, inode, mode, deleted };
+}
+
 interface HashJob {
   readonly path: string;
   /** Whether the store had a record of the path when the scan began (if not, no need to look). */
@@ -100,7 +111,7 @@ export class ScanRun {
   private readonly unreadable = new Set<string>();
   private readonly hashJobs: HashJob[] = [];
   /** Records in scope not seen on disk: deleted, unless a new file turns one into a move. */
-  private readonly deletions = new Map<string, KnownEntry>();
+  private readonly deletions = new Map<string, KnownScanEntry>();
   /** Deletion candidates by content hash (hex), for move detection. */
   private readonly deletionsByContent = new Map<string, string[]>();
   /** Wall-clock start of the scan (ns). */
@@ -159,7 +170,7 @@ export class ScanRun {
     }
     // A root that vanished mid-walk reads as an empty tree: never decide deletes from that.
     await checkFolder();
-    this.findDeletions(known);
+    await this.findDeletions(known);
     known.clear();
 
     this.progress.phase = 'hashing';
@@ -198,8 +209,8 @@ export class ScanRun {
   }
 
   /** What the store knows in the scopes: one small entry per record, not the block lists. */
-  private async loadKnown(scopes: readonly string[]): Promise<Map<string, KnownEntry>> {
-    const known = new Map<string, KnownEntry>();
+  private async loadKnown(scopes: readonly string[]): Promise<Map<string, KnownScanEntry>> {
+    const known = new Map<string, KnownScanEntry>();
     if (scopes.length === 0) return known;
     const everything = scopes.includes('');
     const { store } = this.components;
@@ -207,7 +218,7 @@ export class ScanRun {
       // A watcher's rescan of a few paths reads only their subtrees, not the whole index.
       for (const scope of scopes) {
         for await (const entry of store.scanEntries(scope)) {
-          known.set(entry.path, entry);
+          known.set(entry.path, knownScanEntryOf(entry));
           await this.pause();
         }
       }
@@ -215,7 +226,7 @@ export class ScanRun {
     }
     const scopeSet = new Set(scopes);
     for await (const entry of store.scanEntries()) {
-      if (everything || isUnderAny(entry.path, scopeSet)) known.set(entry.path, entry);
+      if (everything || isUnderAny(entry.path, scopeSet)) known.set(entry.path, knownScanEntryOf(entry));
       await this.pause();
     }
     return known;
@@ -245,7 +256,7 @@ export class ScanRun {
   }
 
   /** An entry found by the walk: unchanged, queued for hashing, or recorded now. */
-  private async observe(entry: WalkEntry, known: KnownEntry | undefined): Promise<void> {
+  private async observe(entry: WalkEntry, known: KnownScanEntry | undefined): Promise<void> {
     const rehash = (this.options.full === true && entry.type !== 'directory') || this.components.racy.has(entry.path) || this.mayBeRacy(entry.type, known);
     if (known !== undefined && !rehash && isUnchanged(known, entry.type, entry.stats)) {
       this.report.counts.unchanged++;
@@ -274,7 +285,7 @@ export class ScanRun {
   }
 
   /** Whether a file's record may have been made by an earlier scan too soon after the file was modified. */
-  private mayBeRacy(type: WalkEntry['type'], known: KnownEntry | undefined): boolean {
+  private mayBeRacy(type: WalkEntry['type'], known: KnownScanEntry | undefined): boolean {
     return type === 'file' && known !== undefined && known.mtimeNs >= this.racySinceNs;
   }
 
@@ -322,17 +333,20 @@ export class ScanRun {
   }
 
   /** The records in scope the walk did not see, except unreadable or ignored ones. */
-  private findDeletions(unseen: ReadonlyMap<string, KnownEntry>): void {
+  private async findDeletions(unseen: ReadonlyMap<string, KnownScanEntry>): Promise<void> {
     for (const [path, entry] of unseen) {
       if (entry.deleted || this.isProtected(path)) continue;
       // A record whose path is now ignored is left alone, not deleted.
       if (this.components.ignores.isIgnored(path, entry.type === 'directory')) continue;
       this.deletions.set(path, entry);
       if (entry.type === 'file' && entry.size > 0) {
-        const key = Buffer.from(entry.contentHash).toString('hex');
+        const record = await this.components.store.get(path);
+        if (record === undefined || record.deleted) continue;
+        const key = Buffer.from(record.contentHash).toString('hex');
         const paths = this.deletionsByContent.get(key);
         if (paths === undefined) this.deletionsByContent.set(key, [path]);
         else paths.push(path);
+        await this.yielder.yieldIfDue();
       }
     }
   }
