@@ -39,6 +39,20 @@ describe('ignore rules', () => {
     for (const [path, isDirectory, ignored] of cases) assert.equal(rules.isIgnored(path, isDirectory), ignored, `${path} (dir: ${isDirectory})`);
   });
 
+  it('comments and blank lines alone ignore nothing; a rule after them, or one starting with a space, still counts', async (t) => {
+    const root = await tempDir(t);
+    const rules = new IgnoreRules(root);
+    await writeFile(join(root, IGNORE_FILE), '# only a comment\n\n   \n\t\r\n#*.log\n');
+    await rules.reload();
+    for (const path of ['a.log', '#*.log', 'x']) assert.equal(rules.isIgnored(path, false), false, path);
+    await writeFile(join(root, IGNORE_FILE), '# comment\n\n*.log\n');
+    await rules.reload();
+    assert.equal(rules.isIgnored('a.log', false), true);
+    await writeFile(join(root, IGNORE_FILE), ' #odd\n');
+    await rules.reload();
+    assert.equal(rules.isIgnored(' #odd', false), true, 'a leading space is part of the pattern, not a comment');
+  });
+
   it('reload notices a changed, a new and a removed .meshignore, and only then reports a change', async (t) => {
     const root = await tempDir(t);
     const rules = new IgnoreRules(root);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, chmod, mkdir, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { EMPTY_FILE_CONTENT_HASH, symlinkContentHash, type ScanProgress } from '../src/folder/index.js';
+import { EMPTY_FILE_CONTENT_HASH, openScanner, symlinkContentHash, type ScanProgress } from '../src/folder/index.js';
 import { BLOCK_HASH_BYTES } from '../src/store/types.js';
 import { compare, counterOf } from '../src/store/version-vector.js';
 import { ageTree, livePaths, put, recordOf, testFolder } from './folder-helpers.js';
@@ -105,6 +105,25 @@ describe('scanner: recording a folder', () => {
     await utimes(file, when, when); // as if within one tick of the file system's clock
     const report = await scanner.scan();
     assert.deepEqual(report.modified, ['racy.txt']);
+    assert.equal(sha256Hex((await recordOf(store, 'racy.txt')).contentHash), sha256Hex(pseudoHash('BBBB')));
+  });
+
+  it('a racy file is still caught by the next scan in a new process (a new scanner on the same store)', async (t) => {
+    const { root, store, scanner } = await testFolder(t);
+    const file = join(root, 'racy.txt');
+    await put(root, 'old.txt', 'old');
+    await ageTree(root);
+    await writeFile(file, 'AAAA');
+    const when = new Date();
+    await utimes(file, when, when);
+    await scanner.scan();
+    await writeFile(file, 'BBBB');
+    await utimes(file, when, when);
+    // A new process knows nothing of the first scanner's memory, only what the store holds.
+    const again = await openScanner({ root, store });
+    const report = await again.scan();
+    assert.deepEqual(report.modified, ['racy.txt']);
+    assert.equal(report.filesHashed, 1, 'only the racy file is read again, not old.txt');
     assert.equal(sha256Hex((await recordOf(store, 'racy.txt')).contentHash), sha256Hex(pseudoHash('BBBB')));
   });
 

@@ -5,7 +5,7 @@ import { StoreClosedError, StoreInputError } from '../src/store/errors.js';
 import { DEVICE_ID_META_KEY } from '../src/store/store-input.js';
 import type { FileChange, FileRecord, Store } from '../src/store/types.js';
 import { isDeviceId } from '../src/store/version-vector.js';
-import { allRecords, changeArbitrary, DEVICE_B, sampleChange, since, tombstone } from './store-helpers.js';
+import { allRecords, changeArbitrary, DEVICE_B, expectedScanEntry, sampleChange, scanEntries, since, tombstone } from './store-helpers.js';
 
 /**
  * What every Store must do, as a list of behaviours (in the manner of automerge-repo's
@@ -183,6 +183,44 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       assert.deepEqual(await under('missing'), []);
     });
 
+    it('scanEntries() says of every record what records() does, in the same order, after any commits', async (t) => {
+      const { store } = await fresh(t);
+      await fc.assert(
+        fc.asyncProperty(fc.array(changeArbitrary, { minLength: 1, maxLength: 6 }), async (changes) => {
+          await store.commit(changes);
+          const records = await allRecords(store);
+          assert.deepEqual(await scanEntries(store), records.map(expectedScanEntry));
+        }),
+        { numRuns: 25 },
+      );
+    });
+
+    it('scanEntries() keeps the extremes of every scan field, and tombstones', async (t) => {
+      const { store } = await fresh(t);
+      await store.commit([
+        sampleChange('extreme', { type: 'symlink', size: Number.MAX_SAFE_INTEGER, mtimeNs: -(2n ** 63n), mode: 0o7777, inode: 2n ** 64n - 1n }),
+        sampleChange('high', { type: 'directory', size: 0, mtimeNs: 2n ** 63n - 1n, mode: 0, inode: 0n, contentHash: new Uint8Array(0) }),
+        tombstone('gone'),
+      ]);
+      const records = await allRecords(store);
+      assert.deepEqual(await scanEntries(store), records.map(expectedScanEntry));
+      assert.equal((await scanEntries(store)).find((e) => e.path === 'gone')?.deleted, true);
+    });
+
+    it('scanEntries(subtree) lists the path and what is under it, not its look-alike siblings', async (t) => {
+      const { store } = await fresh(t);
+      const names = ['a', 'a b', 'a.txt', 'a/b', 'a/b/c', 'a/b c', 'a/b0', 'a/b/c/d', 'a/b!', 'a/bb', 'ab', 'b'];
+      await store.commit(names.map((p) => sampleChange(p, { size: p.length })));
+      const under = async (subtree: string) => (await scanEntries(store, subtree)).map((e) => `${e.path}:${e.size}`);
+      assert.deepEqual(await under('a/b'), ['a/b:3', 'a/b/c:5', 'a/b/c/d:7']);
+      assert.deepEqual(
+        await under('a'),
+        ['a', 'a/b', 'a/b c', 'a/b!', 'a/b/c', 'a/b/c/d', 'a/b0', 'a/bb'].sort(byUtf8).map((p) => `${p}:${p.length}`),
+      );
+      assert.deepEqual(await under('missing'), []);
+      assert.deepEqual(await under('\ud800'), [], 'a path with no UTF-8 form has no entries');
+    });
+
     it('keeps tombstones: get, since and records return them', async (t) => {
       const { store } = await fresh(t);
       await store.commit([sampleChange('gone.txt'), sampleChange('kept.txt')]);
@@ -307,6 +345,7 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       assert.equal(again.lastSequence, 4);
       assert.deepEqual(await allRecords(again), before.records);
       assert.deepEqual(await since(again, 0), before.since);
+      assert.deepEqual(await scanEntries(again), before.records.map(expectedScanEntry));
       assert.deepEqual(await again.getPeer('peer'), { received: 3, acknowledged: 2 });
       assert.deepEqual(await again.getMeta('folder-id'), Uint8Array.of(42));
       const [next] = await again.commit([sampleChange('d')]);
@@ -333,6 +372,7 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
         ['commit', () => store.commit([sampleChange('b')])],
         ['since', () => since(store, 0)],
         ['records', () => allRecords(store)],
+        ['scanEntries', () => scanEntries(store)],
         ['getPeer', () => store.getPeer('p')],
         ['setPeer', () => store.setPeer('p', { received: 1, acknowledged: 1 })],
         ['getMeta', () => store.getMeta('k')],

@@ -3,7 +3,7 @@ import { Level } from 'level';
 import { decodeUtf8, sequenceOfKey, TABLE, tableRange } from '../src/store/level-keys.js';
 import { decodeRecord } from '../src/store/record-codec.js';
 import fc from 'fast-check';
-import type { EntryType, FileChange, FileRecord, Store } from '../src/store/types.js';
+import type { EntryType, FileChange, FileRecord, ScanEntry, Store } from '../src/store/types.js';
 import type { DeviceId, VersionVector } from '../src/store/version-vector.js';
 
 export const DEVICE_A: DeviceId = '0123456789abcdef';
@@ -55,6 +55,18 @@ export function since(store: Store, sequence: number): Promise<FileRecord[]> {
 
 export function allRecords(store: Store): Promise<FileRecord[]> {
   return collectRecords(store.records());
+}
+
+export async function scanEntries(store: Store, subtree?: string): Promise<ScanEntry[]> {
+  const out: ScanEntry[] = [];
+  for await (const entry of store.scanEntries(subtree)) out.push(entry);
+  return out;
+}
+
+/** What scanEntries() must say of a record: its scan fields, nothing else. */
+export function expectedScanEntry(record: FileRecord): ScanEntry {
+  const { path, type, deleted, size, mtimeNs, mode, inode, contentHash } = record;
+  return { path, type, deleted, size, mtimeNs, mode, inode, contentHash };
 }
 
 const deviceId: fc.Arbitrary<DeviceId> = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((n) => n.toString(16).padStart(16, '0'));

@@ -8,14 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Level } from 'level';
 import { StoreCorruptError, StoreLockedError } from '../src/store/errors.js';
-import { fileKey, metaKey } from '../src/store/level-keys.js';
-import { openLevelStore } from '../src/store/level-store.js';
+import { fileKey, metaKey, scanKey, TABLE, tableRange } from '../src/store/level-keys.js';
+import { openLevelStore, SCAN_TABLE_META_KEY } from '../src/store/level-store.js';
 import { openMemoryStore } from '../src/store/memory-store.js';
 import { DEVICE_ID_META_KEY } from '../src/store/store-input.js';
 import type { Store } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
 import { runStoreAcceptance } from './store-acceptance.js';
-import { allRecords, sampleChange, since } from './store-helpers.js';
+import { allRecords, expectedScanEntry, sampleChange, scanEntries, since, tombstone } from './store-helpers.js';
 
 const run = promisify(execFile);
 const TSX = import.meta.resolve('tsx');
@@ -118,6 +118,42 @@ describe('LevelDB store', () => {
     t.after(() => damaged.close());
     await assert.rejects(damaged.get('elsewhere'), StoreCorruptError);
     await assert.rejects(since(damaged, 1), StoreCorruptError);
+  });
+
+  it('an index written before the scan table gets it built on open, once, and kept up to date', async (t) => {
+    const location = await tempDir(t, 'mesh-store-');
+    const store = await openLevelStore(location);
+    const names = Array.from({ length: 2500 }, (_, k) => `dir${k % 7}/file ${k}`);
+    await store.commit(names.map((p, k) => sampleChange(p, { size: k, inode: BigInt(k) })));
+    await store.commit([tombstone('dir0/file 0'), sampleChange('link', { type: 'symlink', size: 0 })]);
+    await store.close();
+    // As an index made by an older mesh: records, no scan table, no marker.
+    await tamper(location, async (db) => {
+      const keys = await db.keys(tableRange(TABLE.scan)).all();
+      assert.equal(keys.length, 2501);
+      await db.batch(keys.map((key) => ({ type: 'del' as const, key })));
+      await db.del(metaKey(SCAN_TABLE_META_KEY));
+    });
+    const migrated = await openLevelStore(location);
+    t.after(() => migrated.close());
+    const records = await allRecords(migrated);
+    assert.equal(records.length, 2501);
+    assert.deepEqual(await scanEntries(migrated), records.map(expectedScanEntry));
+    assert.deepEqual(await migrated.getMeta(SCAN_TABLE_META_KEY), Uint8Array.of(1));
+    await migrated.commit([sampleChange('dir1/file 1', { size: 77 })]);
+    assert.equal((await scanEntries(migrated, 'dir1/file 1'))[0].size, 77);
+  });
+
+  it('a damaged scan entry is StoreCorruptError from scanEntries', async (t) => {
+    const location = await tempDir(t, 'mesh-store-');
+    const store = await openLevelStore(location);
+    await store.commit([sampleChange('a'), sampleChange('b')]);
+    await store.close();
+    await tamper(location, (db) => db.put(scanKey('b'), Uint8Array.of(9, 0, 0)));
+    const damaged = await openLevelStore(location);
+    t.after(() => damaged.close());
+    assert.equal((await scanEntries(damaged, 'a')).length, 1);
+    await assert.rejects(scanEntries(damaged), StoreCorruptError);
   });
 
   it('a damaged device id or database refuses to open with StoreCorruptError', async (t) => {

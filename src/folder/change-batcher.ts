@@ -1,7 +1,12 @@
 import type { FileChange, Store } from '../store/types.js';
 
-/** Changes committed to the store at once: few commits for a first scan, bounded memory. */
-export const COMMIT_BATCH_SIZE = 1000;
+/**
+ * Changes committed to the store at once: few commits for a first scan (400 for 100,000 files),
+ * bounded memory. Pending changes outlive many young-generation collections while the batch
+ * fills and is written, so each batch ends up as old-generation garbage: 1000 made a first scan
+ * of 100,000 files peak ~30 MiB higher.
+ */
+export const COMMIT_BATCH_SIZE = 250;
 
 /**
  * Gathers a scan's changes and commits them in batches, one commit at a time, each after

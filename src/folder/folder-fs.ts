@@ -1,5 +1,5 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync, readSync, type BigIntStats } from 'node:fs';
-import { link, mkdir, opendir, realpath, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, opendirSync, openSync, read, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { link, mkdir, realpath, rename, unlink } from 'node:fs/promises';
 
 /**
  * The file-system operations the folder layer uses, as a small interface in the spirit of
@@ -66,10 +66,15 @@ function settle<T>(call: () => T): Promise<T> {
  */
 export const nodeFolderFs: FolderFs = {
   lstat: (path) => settle(() => lstatSync(path, { bigint: true })),
+  // Synchronous reads, DIRECTORY_BUFFER_ENTRIES names each, as lstat is: a thread-pool round trip
+  // per read cost more than the read itself (the scanner yields to the event loop regularly).
   async *listDirectory(path) {
-    const directory = await opendir(path, { bufferSize: DIRECTORY_BUFFER_ENTRIES });
-    // for await closes the directory at the end, on break and on error.
-    for await (const entry of directory) yield entry.name;
+    const directory = opendirSync(path, { bufferSize: DIRECTORY_BUFFER_ENTRIES });
+    try {
+      for (let entry = directory.readSync(); entry !== null; entry = directory.readSync()) yield entry.name;
+    } finally {
+      directory.closeSync();
+    }
   },
   readlink: (path) => settle(() => readlinkSync(path)),
   realpath: (path) => realpath(path),

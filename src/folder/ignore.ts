@@ -10,6 +10,9 @@ export const IGNORE_FILE = '.meshignore';
 /** Largest `.meshignore` read: rules are lines of text, not data. */
 export const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
 
+/** A line that is neither blank nor a comment (one starting with '#'): the text may have a rule. */
+const RULE_LINE = /^(?!#).*\S/m;
+
 /**
  * Paths mesh never records whatever the rules say: its state directory at the root, and its temp
  * files (a half-written download must never be synced as if the user made it).
@@ -34,6 +37,7 @@ export function isAlwaysIgnored(path: string): boolean {
 export class IgnoreRules {
   private matcher: Ignore = ignore({ ignorecase: false });
   private text = '';
+  private hasRules = false;
 
   constructor(
     private readonly root: string,
@@ -55,12 +59,15 @@ export class IgnoreRules {
     // A new matcher even for the same rules: the old one caches every path it was asked about.
     this.matcher = ignore({ ignorecase: false }).add(text);
     this.text = text;
+    this.hasRules = RULE_LINE.test(text);
     return changed;
   }
 
   /** Whether the folder-relative `path` is ignored (by itself or by an ignored parent directory). */
   isIgnored(path: string, isDirectory: boolean): boolean {
     if (isAlwaysIgnored(path)) return true;
+    // No rules, nothing to match (and no cache entry per path asked about).
+    if (!this.hasRules) return false;
     return this.matcher.ignores(isDirectory ? `${path}/` : path);
   }
 

@@ -43,7 +43,7 @@ export function permissionsOf(stats: BigIntStats): number {
  * not read). A directory's mtime moves whenever an entry is added or removed inside it, which is
  * no change of the directory itself, so directories compare inode and permissions only.
  */
-export function isUnchanged(known: KnownEntry, type: EntryType, stats: BigIntStats): boolean {
+export function isUnchanged(known: Omit<KnownEntry, 'contentHash'>, type: EntryType, stats: BigIntStats): boolean {
   if (known.deleted || known.type !== type || known.inode !== stats.ino || known.mode !== permissionsOf(stats)) return false;
   if (type === 'directory') return true;
   if (type === 'file' && known.size !== Number(stats.size)) return false;

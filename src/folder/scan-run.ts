@@ -8,7 +8,7 @@ import { hashOpenFile, type FileHashes } from './hasher.js';
 import { isAlwaysIgnored, type IgnoreRules } from './ignore.js';
 import { isUnderAny, relativePathProblem, selfAndAncestors, toAbsolute } from './paths.js';
 import { ProgressMeter, type ScanProgress } from './progress.js';
-import { isUnchanged, knownEntryOf, planChange, tombstoneOf, type KnownEntry, type Observation } from './records.js';
+import { isUnchanged, planChange, tombstoneOf, type KnownEntry, type Observation } from './records.js';
 import { ReportBuilder, type ScanReport } from './report.js';
 import { Walker, type WalkEntry } from './walker.js';
 
@@ -30,6 +30,17 @@ export const CHANGING_WHILE_SCANNED = 'changing while scanned; will retry';
  * by the next scan instead of being judged by its metadata.
  */
 export const RACY_WINDOW_MS = 2000;
+const RACY_WINDOW_NS = BigInt(RACY_WINDOW_MS) * 1_000_000n;
+/**
+ * Store meta key (8 bytes, signed big-endian ns): the stored files whose recorded mtime is at or
+ * after this may be racy, and are hashed again by the next scan, also in a new process (the
+ * scanner's own set of racy files lives only as long as it does). Before a scan commits anything it
+ * lowers the value to its start minus RACY_WINDOW_MS (a file it hashes is racy only if modified
+ * after that); a clean scan of the whole folder, having hashed every racy file again, raises it to
+ * the oldest mtime among the files still racy (NO_RACY_FILES if none). Absent: none known.
+ */
+export const RACY_SINCE_KEY = 'scanner/racy-since';
+const NO_RACY_FILES = 2n ** 63n - 1n;
 /** Store meta key: fingerprint of the ignore rules the last completed scan used. */
 export const IGNORE_FINGERPRINT_KEY = 'scanner/ignore-rules';
 
@@ -65,6 +76,17 @@ export interface ScanRunComponents {
   readonly racy: Set<string>;
 }
 
+/**
+ * What a scan keeps of a record while it walks: a KnownEntry without its content hash (a typed
+ * array per record is most of the map's memory); deletion candidates read it from the store.
+ */
+type KnownScanEntry = Omit<KnownEntry, 'contentHash'>;
+
+function knownScanEntryOf(entry: KnownEntry): KnownScanEntry {
+  const { type, size, mtimeNs, inode, mode, deleted } = entry;
+  return { type, size, mtimeNs, inode, mode, deleted };
+}
+
 interface HashJob {
   readonly path: string;
   /** Whether the store had a record of the path when the scan began (if not, no need to look). */
@@ -89,16 +111,29 @@ export class ScanRun {
   private readonly unreadable = new Set<string>();
   private readonly hashJobs: HashJob[] = [];
   /** Records in scope not seen on disk: deleted, unless a new file turns one into a move. */
-  private readonly deletions = new Map<string, KnownEntry>();
+  private readonly deletions = new Map<string, KnownScanEntry>();
   /** Deletion candidates by content hash (hex), for move detection. */
   private readonly deletionsByContent = new Map<string, string[]>();
+  /** Wall-clock start of the scan (ns). */
+  private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
+  /** The stored RACY_SINCE_KEY as this scan began: records from then on are hashed again. */
+  private racySinceNs = NO_RACY_FILES;
+  /** RACY_SINCE_KEY as this scan last wrote it; undefined until its first commit. */
+  private racySinceWritten: bigint | undefined;
+  /** Oldest mtime among the files this scan found racy. */
+  private oldestRacyNs = NO_RACY_FILES;
+  /** A queued file was not recorded (vanished or unreadable): a racy record may remain. */
+  private hashSkipped = false;
 
   constructor(
     private readonly components: ScanRunComponents,
     private readonly options: ScanOptions,
   ) {
     this.progress = new ProgressMeter(options.onProgress ?? components.onProgress, components.progressIntervalMs);
-    this.batcher = new ChangeBatcher(components.store, components.checkFolder);
+    this.batcher = new ChangeBatcher(components.store, async () => {
+      await components.checkFolder();
+      await this.lowerRacySince();
+    });
     this.walker = new Walker({
       root: components.root,
       fs: components.fs,
@@ -113,6 +148,8 @@ export class ScanRun {
     const { store, ignores, checkFolder } = this.components;
     this.options.signal?.throwIfAborted();
     await checkFolder();
+    const racySince = await store.getMeta(RACY_SINCE_KEY);
+    if (racySince?.length === 8) this.racySinceNs = Buffer.from(racySince).readBigInt64BE(0);
     await ignores.reload();
     const fingerprint = ignores.fingerprint;
     const rulesChanged = decodeText(await store.getMeta(IGNORE_FINGERPRINT_KEY)) !== fingerprint;
@@ -133,7 +170,7 @@ export class ScanRun {
     }
     // A root that vanished mid-walk reads as an empty tree: never decide deletes from that.
     await checkFolder();
-    this.findDeletions(known);
+    await this.findDeletions(known);
     known.clear();
 
     this.progress.phase = 'hashing';
@@ -145,6 +182,8 @@ export class ScanRun {
     // Even with nothing to record: the caller must learn that the folder is gone.
     await checkFolder();
     if (rulesChanged) await store.setMeta(IGNORE_FINGERPRINT_KEY, Buffer.from(fingerprint));
+    // Only a clean scan of everything hashed every file that was racy before it.
+    if (scopes.includes('') && this.report.counts.errors === 0 && !this.hashSkipped) await this.writeRacySince(this.oldestRacyNs);
     this.progress.report();
     return this.report.finish(scopes, performance.now() - started);
   }
@@ -170,24 +209,24 @@ export class ScanRun {
   }
 
   /** What the store knows in the scopes: one small entry per record, not the block lists. */
-  private async loadKnown(scopes: readonly string[]): Promise<Map<string, KnownEntry>> {
-    const known = new Map<string, KnownEntry>();
+  private async loadKnown(scopes: readonly string[]): Promise<Map<string, KnownScanEntry>> {
+    const known = new Map<string, KnownScanEntry>();
     if (scopes.length === 0) return known;
     const everything = scopes.includes('');
     const { store } = this.components;
     if (!everything && scopes.length <= MAX_SUBTREE_READS) {
       // A watcher's rescan of a few paths reads only their subtrees, not the whole index.
       for (const scope of scopes) {
-        for await (const record of store.records(scope)) {
-          known.set(record.path, knownEntryOf(record));
+        for await (const entry of store.scanEntries(scope)) {
+          known.set(entry.path, knownScanEntryOf(entry));
           await this.pause();
         }
       }
       return known;
     }
     const scopeSet = new Set(scopes);
-    for await (const record of store.records()) {
-      if (everything || isUnderAny(record.path, scopeSet)) known.set(record.path, knownEntryOf(record));
+    for await (const entry of store.scanEntries()) {
+      if (everything || isUnderAny(entry.path, scopeSet)) known.set(entry.path, knownScanEntryOf(entry));
       await this.pause();
     }
     return known;
@@ -217,8 +256,8 @@ export class ScanRun {
   }
 
   /** An entry found by the walk: unchanged, queued for hashing, or recorded now. */
-  private async observe(entry: WalkEntry, known: KnownEntry | undefined): Promise<void> {
-    const rehash = (this.options.full === true && entry.type !== 'directory') || this.components.racy.has(entry.path);
+  private async observe(entry: WalkEntry, known: KnownScanEntry | undefined): Promise<void> {
+    const rehash = (this.options.full === true && entry.type !== 'directory') || this.components.racy.has(entry.path) || this.mayBeRacy(entry.type, known);
     if (known !== undefined && !rehash && isUnchanged(known, entry.type, entry.stats)) {
       this.report.counts.unchanged++;
       return;
@@ -243,6 +282,27 @@ export class ScanRun {
         return this.record(entry.path, { type: 'symlink', stats: entry.stats, target }, known !== undefined);
       }
     }
+  }
+
+  /** Whether a file's record may have been made by an earlier scan too soon after the file was modified. */
+  private mayBeRacy(type: WalkEntry['type'], known: KnownScanEntry | undefined): boolean {
+    return type === 'file' && known !== undefined && known.mtimeNs >= this.racySinceNs;
+  }
+
+  /** Before the first commit: any file this scan hashes is racy only if modified after its start - window. */
+  private async lowerRacySince(): Promise<void> {
+    if (this.racySinceWritten !== undefined) return;
+    const bound = this.startedNs - RACY_WINDOW_NS;
+    if (this.racySinceNs <= bound) this.racySinceWritten = this.racySinceNs;
+    else await this.writeRacySince(bound);
+  }
+
+  private async writeRacySince(value: bigint): Promise<void> {
+    if (value === (this.racySinceWritten ?? this.racySinceNs)) return;
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigInt64BE(value);
+    await this.components.store.setMeta(RACY_SINCE_KEY, bytes);
+    this.racySinceWritten = value;
   }
 
   /** Records what was observed at `path`; `hadRecord` false spares looking up a record there is not. */
@@ -273,17 +333,20 @@ export class ScanRun {
   }
 
   /** The records in scope the walk did not see, except unreadable or ignored ones. */
-  private findDeletions(unseen: ReadonlyMap<string, KnownEntry>): void {
+  private async findDeletions(unseen: ReadonlyMap<string, KnownScanEntry>): Promise<void> {
     for (const [path, entry] of unseen) {
       if (entry.deleted || this.isProtected(path)) continue;
       // A record whose path is now ignored is left alone, not deleted.
       if (this.components.ignores.isIgnored(path, entry.type === 'directory')) continue;
       this.deletions.set(path, entry);
       if (entry.type === 'file' && entry.size > 0) {
-        const key = Buffer.from(entry.contentHash).toString('hex');
+        const record = await this.components.store.get(path);
+        if (record === undefined || record.deleted) continue;
+        const key = Buffer.from(record.contentHash).toString('hex');
         const paths = this.deletionsByContent.get(key);
         if (paths === undefined) this.deletionsByContent.set(key, [path]);
         else paths.push(path);
+        await this.yielder.yieldIfDue();
       }
     }
   }
@@ -310,12 +373,19 @@ export class ScanRun {
   private async hashAndRecord(job: HashJob): Promise<void> {
     const { store } = this.components;
     const result = await this.hashStable(job.path);
-    if (result === undefined) return;
+    if (result === undefined) {
+      this.hashSkipped = true;
+      return;
+    }
     this.report.filesHashed++;
     this.progress.filesHashed++;
     const sinceModifiedNs = BigInt(Math.floor(result.checkedAt * 1e6)) - result.stats.mtimeNs;
-    if (sinceModifiedNs < BigInt(RACY_WINDOW_MS) * 1_000_000n) this.components.racy.add(job.path);
-    else this.components.racy.delete(job.path);
+    if (sinceModifiedNs < RACY_WINDOW_NS) {
+      this.components.racy.add(job.path);
+      if (result.stats.mtimeNs < this.oldestRacyNs) this.oldestRacyNs = result.stats.mtimeNs;
+    } else {
+      this.components.racy.delete(job.path);
+    }
     const { hashes, stats } = result;
     const previous = job.hadRecord ? await store.get(job.path) : undefined;
     const planned = planChange(job.path, previous, { type: 'file', hashes, stats }, store.deviceId);

@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { EntryType } from '../store/types.js';
 import { describeError, errorCode, isNotFound, type FolderFs } from './folder-fs.js';
 import { isAlwaysIgnored, type IgnoreRules } from './ignore.js';
@@ -30,6 +30,14 @@ export interface WalkComponents {
 }
 
 // Link(2) is not supported here (FAT, exFAT, some network file systems): rename instead.
+/**
+ * `name` (one entry of a directory listing, or a checked path's last segment: no '/', never '.'
+ * or '..') in the absolute directory `absolute`: path.join without its normalizing pass.
+ */
+function inDirectory(absolute: string, name: string): string {
+  return absolute.endsWith(sep) ? `${absolute}${name}` : `${absolute}${sep}${name}`;
+}
+
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
 // A name of ASCII characters only is its own NFC form: no need to look for another spelling.
 // eslint-disable-next-line no-control-regex
@@ -44,6 +52,9 @@ const REPLACEMENT_CHARACTER = '\ufffd';
  * no entry has that name (as Syncthing does on Linux), else skipped with a report.
  */
 export class Walker {
+  private lastDirectory = '';
+  private lastAbsolute = '';
+
   constructor(private readonly components: WalkComponents) {}
 
   /**
@@ -162,7 +173,7 @@ export class Walker {
     if (isAlwaysIgnored(path)) return undefined;
     let stats: BigIntStats;
     try {
-      stats = await fs.lstat(join(this.absolute(directory), name));
+      stats = await fs.lstat(inDirectory(this.absolute(directory), name));
     } catch (error) {
       if (isNotFound(error)) {
         if (name.includes(REPLACEMENT_CHARACTER)) onSkipped(childPath(directory, name), 'not synced: the name is not valid UTF-8');
@@ -226,6 +237,12 @@ export class Walker {
   }
 
   private absolute(path: string): string {
-    return path === '' ? this.components.root : toAbsolute(this.components.root, path);
+    if (path === '') return this.components.root;
+    // The entries of one directory are visited one after another: checked and joined once.
+    if (path !== this.lastDirectory) {
+      this.lastAbsolute = toAbsolute(this.components.root, path);
+      this.lastDirectory = path;
+    }
+    return this.lastAbsolute;
   }
 }

@@ -5,6 +5,7 @@ import { StoreCorruptError } from './errors.js';
  * key range and a table scan is a range scan.
  *
  *   'f' + UTF-8 path            -> the path's FileRecord (record-codec)
+ *   'x' + UTF-8 path            -> the same record's scan entry (scan-entry-codec), same batch
  *   's' + 8-byte big-endian seq -> UTF-8 path whose record has that sequence
  *   'p' + UTF-8 peer id         -> that peer's progress (two 8-byte big-endian numbers)
  *   'm' + UTF-8 key             -> meta value (bytes as given)
@@ -14,6 +15,7 @@ import { StoreCorruptError } from './errors.js';
 
 export const TABLE = {
   file: 0x66, // 'f'
+  scan: 0x78, // 'x'
   sequence: 0x73, // 's'
   peer: 0x70, // 'p'
   meta: 0x6d, // 'm'
@@ -44,6 +46,10 @@ export function tableRange(table: Table): { gte: Uint8Array; lt: Uint8Array } {
 
 export function fileKey(path: string): Uint8Array {
   return prefixed(TABLE.file, utf8(path));
+}
+
+export function scanKey(path: string): Uint8Array {
+  return prefixed(TABLE.scan, utf8(path));
 }
 
 /** The file key of a path held as UTF-8 bytes (a sequence entry's value). */

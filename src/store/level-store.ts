@@ -8,6 +8,7 @@ import {
   metaKey,
   peerKey,
   readUint64,
+  scanKey,
   sequenceKey,
   sequenceOfKey,
   TABLE,
@@ -16,6 +17,7 @@ import {
 } from './level-keys.js';
 import { newDeviceId } from './memory-store.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeScanEntry, encodeScanEntry } from './scan-entry-codec.js';
 import {
   changeProblem,
   DEVICE_ID_META_KEY,
@@ -25,11 +27,13 @@ import {
   recordOf,
   sequenceProblem,
 } from './store-input.js';
-import type { FileChange, FileRecord, PeerProgress, Store } from './types.js';
+import type { FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
 import { DEVICE_ID_BYTES, type DeviceId } from './version-vector.js';
 
 /** Entries read per step of since() and records(): one native call each instead of one per entry. */
 const SCAN_BATCH = 256;
+/** Scan entries read per step of scanEntries(): they are small. */
+const SCAN_ENTRY_BATCH = 1024;
 /** Peer progress on disk: received, then acknowledged, 8 bytes each. */
 const PROGRESS_BYTES = 16;
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
@@ -39,6 +43,13 @@ const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
  * different change, and a peer that already holds it would never ask for that change.
  */
 const DURABLE = { sync: true } as const;
+/**
+ * Meta key (internal to this store) present once the scan table ('x') holds an entry for every
+ * record. An index written before the table existed gets it built on open, once.
+ */
+export const SCAN_TABLE_META_KEY = 'store/scan-table';
+/** Scan entries written per batch while the scan table is built. */
+const BUILD_BATCH = 1000;
 
 type Db = Level<Uint8Array, Uint8Array>;
 
@@ -56,6 +67,7 @@ export async function openLevelStore(location: string): Promise<Store> {
   }
   try {
     const deviceId = await loadDeviceId(db);
+    await ensureScanTable(db);
     const lastSequence = await loadLastSequence(db);
     return new LevelStore(db, deviceId, lastSequence);
   } catch (error) {
@@ -93,6 +105,28 @@ async function loadDeviceId(db: Db): Promise<DeviceId> {
   return Buffer.from(stored).toString('hex');
 }
 
+/** Builds the scan table from the records if this index predates it (or a build was cut short). */
+async function ensureScanTable(db: Db): Promise<void> {
+  const marker = metaKey(SCAN_TABLE_META_KEY);
+  if ((await db.get(marker)) !== undefined) return;
+  const entries = db.iterator(tableRange(TABLE.file));
+  try {
+    for (;;) {
+      const batch = await entries.nextv(BUILD_BATCH);
+      if (batch.length === 0) break;
+      const operations = db.batch();
+      for (const [key, value] of batch) {
+        const path = decodeUtf8(key.subarray(1), 'a record key');
+        operations.put(scanKey(path), encodeScanEntry(decodeStored(value, path)));
+      }
+      await operations.write();
+    }
+  } finally {
+    await entries.close();
+  }
+  await db.put(marker, Uint8Array.of(1), DURABLE);
+}
+
 /** The last key of the sequence index: no separate counter that could disagree with it. */
 async function loadLastSequence(db: Db): Promise<number> {
   const last = await db.keys({ ...tableRange(TABLE.sequence), reverse: true, limit: 1 }).all();
@@ -121,7 +155,6 @@ function check(problem: string | undefined): void {
   if (problem !== undefined) throw new StoreInputError(problem);
 }
 
-type BatchOperation = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 class LevelStore implements Store {
   /** Commits run one at a time: each reads the sequences the one before it wrote. */
@@ -171,19 +204,28 @@ class LevelStore implements Store {
       if (value !== undefined) sequenceOf.set(path, decodeStored(value, path).sequence);
     });
     let next = this.sequence;
-    const operations: BatchOperation[] = [];
-    const stored = pending.map((record): FileRecord => {
-      const sequence = ++next;
-      const old = sequenceOf.get(record.path);
-      // The same path twice in one commit: the later change drops the earlier one's entry.
-      if (old !== undefined) operations.push({ type: 'del', key: sequenceKey(old) });
-      sequenceOf.set(record.path, sequence);
-      const withSequence = { ...record, sequence };
-      operations.push({ type: 'put', key: sequenceKey(sequence), value: Buffer.from(record.path, 'utf8') });
-      operations.push({ type: 'put', key: fileKey(record.path), value: encodeRecord(withSequence) });
-      return withSequence;
-    });
-    await this.db.batch(operations, DURABLE);
+    // A chained batch: an array batch copies every operation into a larger object first, garbage
+    // that outlives the synced write and piles up in the old generation during a first scan.
+    const operations = this.db.batch();
+    let stored: FileRecord[];
+    try {
+      stored = pending.map((record): FileRecord => {
+        const sequence = ++next;
+        const old = sequenceOf.get(record.path);
+        // The same path twice in one commit: the later change drops the earlier one's entry.
+        if (old !== undefined) operations.del(sequenceKey(old));
+        sequenceOf.set(record.path, sequence);
+        const withSequence = { ...record, sequence };
+        operations.put(sequenceKey(sequence), Buffer.from(record.path, 'utf8'));
+        operations.put(fileKey(record.path), encodeRecord(withSequence));
+        operations.put(scanKey(record.path), encodeScanEntry(record));
+        return withSequence;
+      });
+    } catch (error) {
+      await operations.close();
+      throw error;
+    }
+    await operations.write(DURABLE);
     this.sequence = next;
     return stored;
   }
@@ -237,6 +279,32 @@ class LevelStore implements Store {
         const batch = await this.step(() => entries.nextv(SCAN_BATCH));
         if (batch.length === 0) return;
         for (const [key, value] of batch) yield decodeStored(value, decodeUtf8(key.subarray(1), 'a record key'));
+      }
+    } finally {
+      await entries.close();
+    }
+  }
+
+  async *scanEntries(subtree?: string): AsyncGenerator<ScanEntry> {
+    this.assertOpen();
+    if (subtree === undefined) {
+      yield* this.scanEntriesIn(tableRange(TABLE.scan));
+      return;
+    }
+    if (keyProblem(subtree) === undefined) {
+      const own = (await this.db.get(scanKey(subtree))) as Uint8Array | undefined;
+      if (own !== undefined) yield decodeScanEntry(subtree, own);
+    }
+    yield* this.scanEntriesIn({ gte: scanKey(`${subtree}/`), lt: scanKey(`${subtree}0`) });
+  }
+
+  private async *scanEntriesIn(range: { gte: Uint8Array; lt: Uint8Array }): AsyncGenerator<ScanEntry> {
+    const entries = this.db.iterator(range);
+    try {
+      for (;;) {
+        const batch = await this.step(() => entries.nextv(SCAN_ENTRY_BATCH));
+        if (batch.length === 0) return;
+        for (const [key, value] of batch) yield decodeScanEntry(decodeUtf8(key.subarray(1), 'a scan entry key'), value);
       }
     } finally {
       await entries.close();

@@ -10,7 +10,8 @@ import {
   recordOf,
   sequenceProblem,
 } from './store-input.js';
-import type { FileChange, FileRecord, PeerProgress, Store } from './types.js';
+import { scanEntryOf } from './scan-entry-codec.js';
+import type { FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
 import { isDeviceId, type DeviceId } from './version-vector.js';
 
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
@@ -91,6 +92,10 @@ export class MemoryStore implements Store {
       const record = this.files.get(path);
       if (record !== undefined) yield copyRecord(record);
     }
+  }
+
+  async *scanEntries(subtree?: string): AsyncGenerator<ScanEntry> {
+    for await (const record of this.records(subtree)) yield scanEntryOf(record);
   }
 
   async getPeer(peer: string): Promise<PeerProgress> {
