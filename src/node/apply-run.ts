@@ -219,21 +219,37 @@ export class ApplyRun {
     const temp = toAbsolute(root, pulled.temp);
     try {
       await finishFile(temp, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
-      return await this.locked(remote.path, local, async (stats) => {
-        if (!diskMatches(local, stats)) return skipped('changed-locally');
-        const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
-        if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
-        await rename(temp, absolute);
-        await syncDirectory(dirname(absolute));
-        const after = await lstat(absolute, { bigint: true });
-        await this.commit(contentChange(remote, after, version));
-        return { applied: { action: 'file', pull, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
-      });
+      return await this.placeTemp(temp, remote, local, version, loser, { action: 'file', pull });
     } finally {
       // Only an interrupted transfer leaves its temp file (the next attempt's basis): once pulled,
       // the file is in place, or the path changed and will be decided again; no litter either way.
       await this.puller.discard(remote);
     }
+  }
+
+  /**
+   * Under the folder lock, puts the finished file or link at `temp` in place of `remote.path`: only
+   * if the path is still what `local` says; a losing local version is first kept as a conflict copy,
+   * and a folder in the way is removed only if empty. Then fsyncs the folder and records `remote`.
+   */
+  private placeTemp(
+    temp: string,
+    remote: RemoteRecord,
+    local: FileRecord | undefined,
+    version: VersionVector,
+    loser: FileRecord | undefined,
+    applied: Omit<AppliedPath, 'status' | 'path' | 'decision' | 'conflictCopy'>,
+  ): Promise<Settled> {
+    return this.locked(remote.path, local, async (stats, absolute) => {
+      if (!diskMatches(local, stats)) return skipped('changed-locally');
+      const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
+      if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
+      await rename(temp, absolute);
+      await syncDirectory(dirname(absolute));
+      const after = await lstat(absolute, { bigint: true });
+      await this.commit(contentChange(remote, after, version));
+      return { applied: { ...applied, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
+    });
   }
 
   /** Same bytes as the local file: only permissions and mtime change (no copy of a large file for a chmod). */
@@ -275,16 +291,7 @@ export class ApplyRun {
     await symlink(remote.symlinkTarget, temp);
     let settled: Settled | undefined;
     try {
-      settled = await this.locked(remote.path, local, async (stats, absolute) => {
-        if (!diskMatches(local, stats)) return skipped('changed-locally');
-        const conflictCopy = loser === undefined ? undefined : await this.keepLoser(loser);
-        if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
-        await rename(temp, absolute);
-        await syncDirectory(dirname(absolute));
-        const after = await lstat(absolute, { bigint: true });
-        await this.commit(contentChange(remote, after, version));
-        return { applied: { action: 'symlink', ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
-      });
+      settled = await this.placeTemp(temp, remote, local, version, loser, { action: 'symlink' });
     } finally {
       if (settled === undefined || 'skipped' in settled) await unlinkIfPresent(temp);
     }
