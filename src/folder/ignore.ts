@@ -56,11 +56,27 @@ export class IgnoreRules {
   async reload(): Promise<boolean> {
     const text = await this.readRules();
     const changed = text !== this.text;
+    this.use(text);
+    return changed;
+  }
+
+  /** The text of the rules in force (to hand the same rules to a walk on another thread). */
+  get rulesText(): string {
+    return this.text;
+  }
+
+  /** Rules from `text` instead of the file: a walk on a worker thread uses the scan's own rules. */
+  static fromText(root: string, text: string): IgnoreRules {
+    const rules = new IgnoreRules(root);
+    rules.use(text);
+    return rules;
+  }
+
+  private use(text: string): void {
     // A new matcher even for the same rules: the old one caches every path it was asked about.
     this.matcher = ignore({ ignorecase: false }).add(text);
     this.text = text;
     this.hasRules = RULE_LINE.test(text);
-    return changed;
   }
 
   /** Whether the folder-relative `path` is ignored (by itself or by an ignored parent directory). */

@@ -26,7 +26,7 @@ export interface LocalFolder {
  */
 export async function openLocalFolder(
   dir: string,
-  options: Pick<ScannerInit, 'onProgress' | 'progressIntervalMs'> = {},
+  options: Pick<ScannerInit, 'onProgress' | 'progressIntervalMs' | 'workerWalkMinEntries'> = {},
 ): Promise<LocalFolder> {
   const absolute = resolve(dir);
   const info = await stat(absolute).catch((error: NodeJS.ErrnoException) => {

@@ -26,6 +26,9 @@ export function knownEntryOf(record: FileRecord): KnownEntry {
   return { type, size, mtimeNs, inode, mode, contentHash, deleted };
 }
 
+/** What a scan uses of an entry's lstat: BigIntStats, or the same four fields sent by a walk on a worker thread. */
+export type EntryStats = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ino' | 'mode'>;
+
 /** The type of an entry mesh syncs; undefined for FIFOs, sockets and devices (never synced). */
 export function entryTypeOf(stats: BigIntStats): EntryType | undefined {
   if (stats.isFile()) return 'file';
@@ -34,7 +37,7 @@ export function entryTypeOf(stats: BigIntStats): EntryType | undefined {
   return undefined;
 }
 
-export function permissionsOf(stats: BigIntStats): number {
+export function permissionsOf(stats: EntryStats): number {
   return Number(stats.mode & 0o7777n);
 }
 
@@ -43,7 +46,7 @@ export function permissionsOf(stats: BigIntStats): number {
  * not read). A directory's mtime moves whenever an entry is added or removed inside it, which is
  * no change of the directory itself, so directories compare inode and permissions only.
  */
-export function isUnchanged(known: Omit<KnownEntry, 'contentHash'>, type: EntryType, stats: BigIntStats): boolean {
+export function isUnchanged(known: Omit<KnownEntry, 'contentHash'>, type: EntryType, stats: EntryStats): boolean {
   if (known.deleted || known.type !== type || known.inode !== stats.ino || known.mode !== permissionsOf(stats)) return false;
   if (type === 'directory') return true;
   if (type === 'file' && known.size !== Number(stats.size)) return false;
@@ -52,9 +55,9 @@ export function isUnchanged(known: Omit<KnownEntry, 'contentHash'>, type: EntryT
 
 /** An entry as read this scan: a file with its hashes, a symlink with its target, or a directory. */
 export type Observation =
-  | { readonly type: 'file'; readonly stats: BigIntStats; readonly hashes: FileHashes }
-  | { readonly type: 'symlink'; readonly stats: BigIntStats; readonly target: string }
-  | { readonly type: 'directory'; readonly stats: BigIntStats };
+  | { readonly type: 'file'; readonly stats: EntryStats; readonly hashes: FileHashes }
+  | { readonly type: 'symlink'; readonly stats: EntryStats; readonly target: string }
+  | { readonly type: 'directory'; readonly stats: EntryStats };
 
 /** What a scan does with a path: a new version (added or modified), or metadata only. */
 export interface PlannedChange {

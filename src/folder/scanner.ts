@@ -23,6 +23,8 @@ export interface ScannerInit {
    * each scan holds it from start to end. Default: none (a scanner alone needs none).
    */
   readonly lock?: FolderLock;
+  /** Records in scope from which a scan walks on a worker thread; default WORKER_WALK_MIN_ENTRIES. */
+  readonly workerWalkMinEntries?: number;
 }
 
 /**
@@ -80,6 +82,7 @@ export class Scanner {
           onProgress: this.init.onProgress,
           progressIntervalMs: this.init.progressIntervalMs,
           racy: this.racy,
+          workerWalkMinEntries: this.init.workerWalkMinEntries,
         },
         options,
       ).run();

@@ -4,7 +4,7 @@ import type { EntryType } from '../store/types.js';
 import { describeError, errorCode, isNotFound, type FolderFs } from './folder-fs.js';
 import { isAlwaysIgnored, type IgnoreRules } from './ignore.js';
 import { childPath, outermost, parentPath, relativePathProblem, toAbsolute } from './paths.js';
-import { entryTypeOf } from './records.js';
+import { entryTypeOf, type EntryStats } from './records.js';
 
 /** Entries of one directory examined at once (their lstat calls run in parallel). */
 export const ENTRY_CONCURRENCY = 32;
@@ -13,7 +13,7 @@ export const ENTRY_CONCURRENCY = 32;
 export interface WalkEntry {
   readonly path: string;
   readonly type: EntryType;
-  readonly stats: BigIntStats;
+  readonly stats: EntryStats;
 }
 
 export interface WalkComponents {
@@ -69,8 +69,12 @@ export class Walker {
     return outermost(resolved);
   }
 
-  /** The entries in `scopes` (the scope roots themselves included, the folder root excluded). */
-  async *walk(scopes: readonly string[]): AsyncGenerator<WalkEntry> {
+  /**
+   * The entries in `scopes` (the scope roots themselves included, the folder root excluded), a
+   * batch of one directory's entries at a time: a walk of 100,000 entries awaits per batch, not
+   * per entry.
+   */
+  async *walk(scopes: readonly string[]): AsyncGenerator<readonly WalkEntry[]> {
     const directories: string[] = [];
     for (const scope of scopes) {
       if (scope === '') {
@@ -78,14 +82,14 @@ export class Walker {
       } else {
         const entry = await this.scopeEntry(scope);
         if (entry === undefined) continue;
-        yield entry;
+        yield [entry];
         if (entry.type === 'directory') directories.push(entry.path);
       }
       while (directories.length > 0) {
         const directory = directories.pop()!;
-        for await (const entry of this.list(directory)) {
-          yield entry;
-          if (entry.type === 'directory') directories.push(entry.path);
+        for await (const batch of this.list(directory)) {
+          yield batch;
+          for (const entry of batch) if (entry.type === 'directory') directories.push(entry.path);
         }
       }
     }
@@ -125,8 +129,8 @@ export class Walker {
     return undefined;
   }
 
-  /** The entries of one directory, ENTRY_CONCURRENCY names at a time. */
-  private async *list(directory: string): AsyncGenerator<WalkEntry> {
+  /** The entries of one directory, in batches of up to ENTRY_CONCURRENCY (none empty). */
+  private async *list(directory: string): AsyncGenerator<WalkEntry[]> {
     // Paths of non-ASCII names already produced here: two spellings of one name yield it once.
     const produced = new Set<string>();
     const batch: string[] = [];
@@ -151,9 +155,13 @@ export class Walker {
     try {
       for await (const name of this.components.fs.listDirectory(this.absolute(directory))) {
         batch.push(name);
-        if (batch.length >= ENTRY_CONCURRENCY) yield* await examine();
+        if (batch.length >= ENTRY_CONCURRENCY) {
+          const entries = await examine();
+          if (entries.length > 0) yield entries;
+        }
       }
-      yield* await examine();
+      const entries = await examine();
+      if (entries.length > 0) yield entries;
     } catch (error) {
       // Gone while walked: what was under it is unseen, so deleted. Unreadable: protected.
       if (!isNotFound(error)) this.components.onUnreadable(directory, describeError(error));

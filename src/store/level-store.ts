@@ -285,7 +285,7 @@ class LevelStore implements Store {
     }
   }
 
-  async *scanEntries(subtree?: string): AsyncGenerator<ScanEntry> {
+  async *scanEntries(subtree?: string): AsyncGenerator<readonly ScanEntry[]> {
     this.assertOpen();
     if (subtree === undefined) {
       yield* this.scanEntriesIn(tableRange(TABLE.scan));
@@ -293,18 +293,18 @@ class LevelStore implements Store {
     }
     if (keyProblem(subtree) === undefined) {
       const own = (await this.db.get(scanKey(subtree))) as Uint8Array | undefined;
-      if (own !== undefined) yield decodeScanEntry(subtree, own);
+      if (own !== undefined) yield [decodeScanEntry(subtree, own)];
     }
     yield* this.scanEntriesIn({ gte: scanKey(`${subtree}/`), lt: scanKey(`${subtree}0`) });
   }
 
-  private async *scanEntriesIn(range: { gte: Uint8Array; lt: Uint8Array }): AsyncGenerator<ScanEntry> {
+  private async *scanEntriesIn(range: { gte: Uint8Array; lt: Uint8Array }): AsyncGenerator<readonly ScanEntry[]> {
     const entries = this.db.iterator(range);
     try {
       for (;;) {
         const batch = await this.step(() => entries.nextv(SCAN_ENTRY_BATCH));
         if (batch.length === 0) return;
-        for (const [key, value] of batch) yield decodeScanEntry(decodeUtf8(key.subarray(1), 'a scan entry key'), value);
+        yield batch.map(([key, value]) => decodeScanEntry(decodeUtf8(key.subarray(1), 'a scan entry key'), value));
       }
     } finally {
       await entries.close();

@@ -94,8 +94,10 @@ export class MemoryStore implements Store {
     }
   }
 
-  async *scanEntries(subtree?: string): AsyncGenerator<ScanEntry> {
-    for await (const record of this.records(subtree)) yield scanEntryOf(record);
+  async *scanEntries(subtree?: string): AsyncGenerator<readonly ScanEntry[]> {
+    const batch: ScanEntry[] = [];
+    for await (const record of this.records(subtree)) batch.push(scanEntryOf(record));
+    if (batch.length > 0) yield batch;
   }
 
   async getPeer(peer: string): Promise<PeerProgress> {

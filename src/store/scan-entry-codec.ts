@@ -13,14 +13,14 @@ import type { EntryType, FileRecord, ScanEntry } from './types.js';
  *   28 content hash length (0 or 32)             1 byte
  *   29 content hash
  *
- * All numbers big-endian.
+ * All numbers big-endian. The content hash is kept on disk but not decoded: a rescan does not need
+ * it, and a typed array per entry would be most of its allocations.
  */
 const HEADER_BYTES = 29;
 const TYPES: readonly EntryType[] = ['file', 'directory', 'symlink'];
 const TWO_TO_32 = 2 ** 32;
-const NO_BYTES = new Uint8Array(0);
 
-export function encodeScanEntry(record: Pick<FileRecord, keyof ScanEntry>): Uint8Array {
+export function encodeScanEntry(record: Pick<FileRecord, keyof ScanEntry | 'contentHash'>): Uint8Array {
   const bytes = new Uint8Array(HEADER_BYTES + record.contentHash.length);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, TYPES.indexOf(record.type));
@@ -55,12 +55,10 @@ export function decodeScanEntry(path: string, bytes: Uint8Array): ScanEntry {
     size,
     mtimeNs: view.getBigInt64(12),
     inode: view.getBigUint64(20),
-    // A copy (a plain Uint8Array, not a Buffer): the entry must not keep the value buffer alive.
-    contentHash: hashLength === 0 ? NO_BYTES : new Uint8Array(bytes.subarray(HEADER_BYTES)),
   };
 }
 
 export function scanEntryOf(record: FileRecord): ScanEntry {
-  const { path, type, deleted, size, mtimeNs, mode, inode, contentHash } = record;
-  return { path, type, deleted, size, mtimeNs, mode, inode, contentHash };
+  const { path, type, deleted, size, mtimeNs, mode, inode } = record;
+  return { path, type, deleted, size, mtimeNs, mode, inode };
 }

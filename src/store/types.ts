@@ -38,10 +38,10 @@ export interface FileRecord {
 
 /**
  * What a scan needs of a record to tell whether the disk still holds it: the record without its
- * blocks, version and target. The LevelDB store keeps these in a table of their own, written in
+ * hashes, version and target. The LevelDB store keeps these in a table of their own, written in
  * the same batch as the records, so a rescan reads little and decodes no protobuf.
  */
-export type ScanEntry = Pick<FileRecord, 'path' | 'type' | 'deleted' | 'size' | 'mtimeNs' | 'mode' | 'inode' | 'contentHash'>;
+export type ScanEntry = Pick<FileRecord, 'path' | 'type' | 'deleted' | 'size' | 'mtimeNs' | 'mode' | 'inode'>;
 
 /** A record to commit: the store assigns its sequence. */
 export type FileChange = Omit<FileRecord, 'sequence'>;
@@ -77,8 +77,11 @@ export interface Store {
    * and those under it (`subtree/...`), so a rescan of a few paths reads only what it needs.
    */
   records(subtree?: string): AsyncIterable<FileRecord>;
-  /** The scan entry of each record of `records(subtree)`, in the same order. */
-  scanEntries(subtree?: string): AsyncIterable<ScanEntry>;
+  /**
+   * The scan entry of each record of `records(subtree)`, in the same order, a batch at a time (a
+   * rescan reads every entry: one await per batch, not per entry).
+   */
+  scanEntries(subtree?: string): AsyncIterable<readonly ScanEntry[]>;
   getPeer(peer: string): Promise<PeerProgress>;
   setPeer(peer: string, progress: PeerProgress): Promise<void>;
   getMeta(key: string): Promise<Uint8Array | undefined>;
