@@ -3,6 +3,7 @@ import type { ApplyReport } from '../node/apply-report.js';
 import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
+import { favourMemory } from './memory-mode.js';
 import { parseInteger } from './options.js';
 import { formatBytes } from './progress.js';
 
@@ -147,6 +148,7 @@ export function registerJoin(program: Command): void {
     .option('-q, --quiet', 'print only changes, no warnings')
     .action(async (dir: string, options: JoinOptions) => {
       const verbosity: Verbosity = options.quiet === true ? 'quiet' : options.verbose === true ? 'verbose' : 'normal';
+      favourMemory(); // a node runs for days
       // Loaded here: libp2p is heavy, and other commands do not need it.
       const { MeshNode } = await import('../node/mesh-node.js');
       const node = await MeshNode.open({

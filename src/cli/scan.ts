@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { openLocalFolder } from '../folder/local-folder.js';
 import type { ScanReport } from '../folder/report.js';
+import { favourMemory } from './memory-mode.js';
 import { formatBytes, Progress } from './progress.js';
 import { printable } from './errors.js';
 
@@ -68,8 +69,11 @@ export function registerScan(program: Command): void {
     .action(async (dir: string, options: { json?: boolean; full?: boolean }) => {
       const progress = new Progress('scanning');
       const folder = await openLocalFolder(dir, {
-        onProgress: (p) =>
-          progress.update({ files: p.filesHashed, totalFiles: p.filesToHash, bytes: p.bytesHashed, totalBytes: p.bytesToHash }),
+        onProgress: (p) => {
+          // Hashing is what grows the heap; the walk before it runs faster without the memory mode.
+          if (p.phase === 'hashing' && p.filesToHash > 0) favourMemory();
+          progress.update({ files: p.filesHashed, totalFiles: p.filesToHash, bytes: p.bytesHashed, totalBytes: p.bytesToHash });
+        },
       });
       let report: ScanReport;
       try {
