@@ -71,6 +71,24 @@ describe('mesh scan', () => {
     }
   });
 
+  it('a reader that stops early (mesh scan | head) ends the output quietly, the index committed', async (t) => {
+    const root = await tempDir(t);
+    const names = Array.from({ length: 300 }, (_, i) => `file ${i}.txt`);
+    for (const name of names) await writeFile(join(root, name), name);
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TSX, MAIN, 'scan', root, '--json']);
+      child.stdout.destroy(); // the reader is gone before the report is written
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /EPIPE|\n\s+at /);
+    const again = await mesh(['scan', root, '--json']);
+    assert.equal((JSON.parse(again.stdout) as { counts: { unchanged: number } }).counts.unchanged, 300);
+  });
+
   it('a second process on the same folder is refused, the first keeps its index', async (t) => {
     const root = await tempDir(t);
     const folder = await openLocalFolder(root);
