@@ -1,3 +1,4 @@
+import { ControlError } from '../control/control-client.js';
 import { DeltaError } from '../delta/errors.js';
 import { FolderError } from '../folder/errors.js';
 import { NodeError } from '../node/errors.js';
@@ -49,7 +50,7 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   if (error instanceof StoreLockedError) {
     return { message: 'this folder is in use by another mesh process (a `mesh join` or `mesh scan` of it is running: stop it first)', exitCode: EXIT_FAILURE };
   }
-  if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError || error instanceof NodeError) {
+  if (error instanceof DeltaError || error instanceof FolderError || error instanceof StoreError || error instanceof NodeError || error instanceof ControlError) {
     return { message: printable(error.message), exitCode: EXIT_FAILURE };
   }
   if (isErrno(error) && error.code !== undefined && error.code in ERRNO_MESSAGES) {

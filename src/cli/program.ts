@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_USAGE } from './errors.js';
 import { registerJoin } from './join.js';
-import { registerKeygen } from './keygen.js';
+import { registerKey, registerKeygen } from './keygen.js';
 import { registerRdiff } from './rdiff.js';
 import { registerScan } from './scan.js';
+import { registerStatus } from './status.js';
 
 export const VERSION = '0.1.0';
 
@@ -17,7 +18,9 @@ export function buildProgram(): Command {
   registerScan(program);
   registerRdiff(program);
   registerKeygen(program);
+  registerKey(program);
   registerJoin(program);
+  registerStatus(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -63,3 +63,24 @@ function formatUtc(mtimeNs: bigint): string {
   const day = `${year}${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}`;
   return `${day}-${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}`;
 }
+
+// NAME, the time, DEVICE7, and .EXT (optional) of a conflict copy's base name.
+const CONFLICT_NAME = new RegExp(`^(.+)${CONFLICT_MARKER.replaceAll('.', '\\.')}(\\d{8}-\\d{6})-([0-9a-f]{${CONFLICT_DEVICE_DIGITS}})(\\.[^.]*)?$`, 'u');
+
+/** What a conflict copy's name says: the path it is a copy of, and the device (7 hex digits) whose version it keeps. */
+export interface ConflictCopy {
+  readonly original: string;
+  readonly device: string;
+}
+
+/**
+ * The original path of a conflict copy (see conflictName), or undefined when `path` is not named
+ * like one. A name shortened to fit NAME_MAX gives its shortened original.
+ */
+export function parseConflictName(path: string): ConflictCopy | undefined {
+  const parent = parentPath(path);
+  const match = CONFLICT_NAME.exec(baseName(path));
+  if (match === null) return undefined;
+  const name = `${match[1]}${match[4] ?? ''}`;
+  return { original: parent === '' ? name : `${parent}/${name}`, device: match[3] };
+}

@@ -5,12 +5,16 @@ import { FolderWatcher } from '../folder/watcher.js';
 import { openLocalFolder, type LocalFolder } from '../folder/local-folder.js';
 import type { ScanReport } from '../folder/report.js';
 import { fetchDelta, IndexExchange, TransferServer, type Resolution, type TransferRequest, type RemoteRecord as WireRemoteRecord } from '../protocol/index.js';
+import { ControlServer } from '../control/control-server.js';
+import { controlSocketPath } from '../control/socket-path.js';
+import { STATUS_VERSION, type NodeStatus } from '../control/status.js';
 import { compare } from '../store/version-vector.js';
 import { Applier, scannerHooks } from './applier.js';
 import type { ApplyReport } from './apply-report.js';
 import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
 import type { RemoteRecord } from './remote-record.js';
+import { StatusTracker } from './status-tracker.js';
 
 /**
  * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
@@ -33,6 +37,8 @@ export interface MeshNodeInit {
   host?: string;
   peers?: readonly string[];
   mdns?: boolean;
+  /** Serve `mesh status` on the folder's control socket (default true). */
+  control?: boolean;
   timing?: Partial<NetworkTiming>;
   /** Told what the node does (see MeshNodeEvent); default nothing. */
   onEvent?(event: MeshNodeEvent): void;
@@ -72,18 +78,25 @@ export class MeshNode {
   private server: TransferServer | undefined;
   private watcher: FolderWatcher | undefined;
   private applier: Applier | undefined;
+  private control: ControlServer | undefined;
+  private readonly startedAt = new Date();
   private stopping: Promise<void> | undefined;
   /** Paths applied recently, rescanned SETTLE_RESCAN_MS after the last apply. */
   private readonly settling = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
   private settleRun: Promise<unknown> | undefined;
 
+  /** What `mesh status` reports. */
+  readonly tracker: StatusTracker;
+
   private constructor(
     readonly folder: LocalFolder,
     readonly network: MeshNetwork,
     readonly meshKey: ResolvedMeshKey,
     private readonly init: MeshNodeInit,
-  ) {}
+  ) {
+    this.tracker = new StatusTracker(folder.root, folder.store);
+  }
 
   /** Opens the folder, resolves the keys and builds the network; nothing runs until start(). */
   static async open(init: MeshNodeInit): Promise<MeshNode> {
@@ -120,20 +133,29 @@ export class MeshNode {
     const { folder, network } = this;
     await network.start();
     this.emit({ kind: 'listening' });
-    network.on('peer:connect', (e) => this.emit({ kind: 'peer-connected', peer: e.peerId, address: e.remoteAddress }));
-    network.on('peer:disconnect', (e) => this.emit({ kind: 'peer-disconnected', peer: e.peerId }));
+    network.on('peer:connect', (e) => {
+      this.tracker.peerConnected(e.peerId, e.remoteAddress);
+      this.emit({ kind: 'peer-connected', peer: e.peerId, address: e.remoteAddress });
+    });
+    network.on('peer:disconnect', (e) => {
+      this.tracker.peerDisconnected(e.peerId);
+      this.emit({ kind: 'peer-disconnected', peer: e.peerId });
+    });
 
     this.applier = new Applier({
       ...scannerHooks(folder.scanner),
       store: folder.store,
       lock: folder.lock,
       exchange: (remote, signature) =>
-        fetchDelta(
-          network.libp2p,
-          peerIdFromString(remote.peer),
-          { path: remote.path, version: remote.version, contentHash: remote.contentHash },
-          signature,
-          { maxBytes: remote.size + DELTA_MARGIN_BYTES },
+        this.tracked(
+          remote,
+          fetchDelta(
+            network.libp2p,
+            peerIdFromString(remote.peer),
+            { path: remote.path, version: remote.version, contentHash: remote.contentHash },
+            signature,
+            { maxBytes: remote.size + DELTA_MARGIN_BYTES },
+          ),
         ),
     });
     this.server = new TransferServer({
@@ -159,12 +181,47 @@ export class MeshNode {
       onError: (error) => this.emit({ kind: 'error', message: `watcher: ${error.message}` }),
     });
     await this.watcher.start();
+    if (this.init.control !== false) {
+      this.control = new ControlServer(controlSocketPath(folder.root), { status: () => this.status() });
+      await this.control.start();
+    }
+  }
+
+  /** What `mesh status` shows: this node, its folder, its peers, pulls in progress and conflict copies. */
+  async status(): Promise<NodeStatus> {
+    const { tracker, network } = this;
+    return {
+      version: STATUS_VERSION,
+      node: {
+        id: network.peerId,
+        addresses: network.libp2p.getMultiaddrs().map((address) => address.toString()),
+        startedAt: this.startedAt.toISOString(),
+      },
+      folder: await tracker.folder(),
+      peers: tracker.peerList(),
+      transfers: tracker.transferList(),
+      conflicts: await tracker.conflicts(),
+    };
+  }
+
+  /** A pull's delta, counted into the status as it arrives. */
+  private async *tracked(remote: RemoteRecord, delta: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const progress = this.tracker.transferStarted(remote.path, remote.peer, remote.size);
+    try {
+      for await (const chunk of delta) {
+        progress.advance(chunk.length);
+        yield chunk;
+      }
+    } finally {
+      progress.end();
+    }
   }
 
   /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */
   private async scan(paths: string[] | undefined, initial = false): Promise<ScanReport> {
     const report = await this.folder.scanner.scan(paths === undefined ? {} : { paths });
     if (committedSomething(report)) {
+      this.tracker.committed();
       if (!initial) this.emit({ kind: 'scanned', report });
       this.exchange?.notifyCommitted();
     }
@@ -175,6 +232,7 @@ export class MeshNode {
   private async onBatch(peer: string, records: WireRemoteRecord[]): Promise<void> {
     if (records.length === 0 || this.applier === undefined) return;
     const remotes: RemoteRecord[] = records.map((r) => ({ ...r, peer }));
+    this.tracker.announced(remotes);
     let report = await this.applier.apply(remotes);
     this.afterApply(report, peer);
     if (report.changedLocally.length > 0) {
@@ -191,6 +249,7 @@ export class MeshNode {
   }
 
   private afterApply(report: ApplyReport, peer: string): void {
+    this.tracker.applied(report);
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
     if (report.applied.length === 0) return;
     this.exchange?.notifyCommitted();
@@ -228,6 +287,7 @@ export class MeshNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearTimeout(this.settleTimer);
+      await this.control?.stop().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);
       await this.settleRun;
       await this.exchange?.stop().catch(() => undefined);

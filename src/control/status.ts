@@ -1,0 +1,57 @@
+/**
+ * What a running node tells `mesh status`, `mesh peers`, `mesh conflicts` and the dashboard: plain
+ * JSON, versioned so a newer command can tell an older node.
+ */
+export const STATUS_VERSION = 1;
+
+export interface PeerStatus {
+  readonly id: string;
+  readonly address: string;
+  /** ISO time the connection came up. */
+  readonly connectedSince: string;
+}
+
+export interface TransferStatus {
+  readonly path: string;
+  readonly peer: string;
+  /** Bytes of the file written so far (from the peer or reused from a local basis). */
+  readonly bytes: number;
+  readonly size: number;
+  readonly startedAt: string;
+}
+
+export interface FolderStatus {
+  readonly root: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly bytes: number;
+  /** Versions peers announced that this node has not applied yet (files and their bytes). */
+  readonly needFiles: number;
+  readonly needBytes: number;
+  /** Nothing is needed and nothing is being pulled. */
+  readonly inSync: boolean;
+}
+
+export interface ConflictStatus {
+  /** The conflict copy (folder-relative). */
+  readonly path: string;
+  /** The path whose losing version it keeps. */
+  readonly original: string;
+  readonly size: number;
+  /** ISO modification time of the copy (the losing version's). */
+  readonly modified: string;
+}
+
+export interface NodeStatus {
+  readonly version: typeof STATUS_VERSION;
+  readonly node: {
+    readonly id: string;
+    readonly addresses: readonly string[];
+    readonly startedAt: string;
+  };
+  readonly folder: FolderStatus;
+  readonly peers: readonly PeerStatus[];
+  readonly transfers: readonly TransferStatus[];
+  readonly conflicts: readonly ConflictStatus[];
+}

@@ -1,0 +1,130 @@
+import type { ConflictStatus, FolderStatus, PeerStatus, TransferStatus } from '../control/status.js';
+import type { Store } from '../store/types.js';
+import type { ApplyReport } from './apply-report.js';
+import { parseConflictName } from './conflict-name.js';
+import type { RemoteRecord } from './remote-record.js';
+
+/** How long the folder's counts (one pass over the index) are reused: a dashboard asks every second. */
+export const FOLDER_COUNTS_TTL_MS = 2_000;
+
+interface FolderCounts {
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly bytes: number;
+  readonly conflicts: ConflictStatus[];
+}
+
+/** A pull in progress, as the status shows it. */
+export interface TransferProgress {
+  /** Bytes of the file written so far. */
+  advance(bytes: number): void;
+  end(): void;
+}
+
+/**
+ * What a running node knows of itself for `mesh status`: the peers connected and since when, the
+ * versions peers announced that are not applied yet, the pulls in progress, and the folder's
+ * counts and conflict copies (read from the index, cached for FOLDER_COUNTS_TTL_MS).
+ */
+export class StatusTracker {
+  private readonly peers = new Map<string, PeerStatus>();
+  /** Path -> size of a version announced and not yet applied (a failed pull stays until it succeeds). */
+  private readonly needed = new Map<string, number>();
+  private readonly transfers = new Set<{ status: TransferStatus }>();
+  private counts: { at: number; value: Promise<FolderCounts> } | undefined;
+
+  constructor(
+    private readonly root: string,
+    private readonly store: Store,
+  ) {}
+
+  peerConnected(id: string, address: string): void {
+    this.peers.set(id, { id, address, connectedSince: new Date().toISOString() });
+  }
+
+  peerDisconnected(id: string): void {
+    this.peers.delete(id);
+  }
+
+  /** A peer's batch arrived: its records are needed until applied (or found up to date). */
+  announced(records: readonly RemoteRecord[]): void {
+    for (const record of records) this.needed.set(record.path, record.type === 'file' && !record.deleted ? record.size : 0);
+  }
+
+  /** An apply ended: what it applied or skipped is no longer needed; what failed still is. */
+  applied(report: ApplyReport): void {
+    for (const done of [...report.applied, ...report.skipped]) this.needed.delete(done.path);
+    if (report.applied.length > 0) this.counts = undefined;
+  }
+
+  /** The local index changed (a scan committed): the folder's counts are read again. */
+  committed(): void {
+    this.counts = undefined;
+  }
+
+  transferStarted(path: string, peer: string, size: number): TransferProgress {
+    const entry = { status: { path, peer, bytes: 0, size, startedAt: new Date().toISOString() } };
+    this.transfers.add(entry);
+    return {
+      advance: (bytes) => (entry.status = { ...entry.status, bytes: entry.status.bytes + bytes }),
+      end: () => this.transfers.delete(entry),
+    };
+  }
+
+  peerList(): PeerStatus[] {
+    return [...this.peers.values()];
+  }
+
+  transferList(): TransferStatus[] {
+    return [...this.transfers].map((entry) => entry.status);
+  }
+
+  async folder(): Promise<FolderStatus> {
+    const counts = await this.folderCounts();
+    let needBytes = 0;
+    for (const size of this.needed.values()) needBytes += size;
+    const { files, directories, symlinks, bytes } = counts;
+    const inSync = this.needed.size === 0 && this.transfers.size === 0;
+    return { root: this.root, files, directories, symlinks, bytes, needFiles: this.needed.size, needBytes, inSync };
+  }
+
+  async conflicts(): Promise<ConflictStatus[]> {
+    return (await this.folderCounts()).conflicts;
+  }
+
+  private folderCounts(): Promise<FolderCounts> {
+    const now = performance.now();
+    if (this.counts === undefined || now - this.counts.at > FOLDER_COUNTS_TTL_MS) {
+      const value = this.countFolder();
+      this.counts = { at: now, value };
+      // A failed count is not kept: the next request tries again.
+      value.catch(() => (this.counts = undefined));
+    }
+    return this.counts.value;
+  }
+
+  private async countFolder(): Promise<FolderCounts> {
+    let files = 0;
+    let directories = 0;
+    let symlinks = 0;
+    let bytes = 0;
+    const conflicts: ConflictStatus[] = [];
+    for await (const batch of this.store.scanEntries()) {
+      for (const entry of batch) {
+        if (entry.deleted) continue;
+        if (entry.type === 'directory') directories++;
+        else if (entry.type === 'symlink') symlinks++;
+        else {
+          files++;
+          bytes += entry.size;
+          const copy = parseConflictName(entry.path);
+          if (copy !== undefined) {
+            conflicts.push({ path: entry.path, original: copy.original, size: entry.size, modified: new Date(Number(entry.mtimeNs / 1_000_000n)).toISOString() });
+          }
+        }
+      }
+    }
+    return { files, directories, symlinks, bytes, conflicts };
+  }
+}

@@ -1,0 +1,126 @@
+// `mesh status`, `mesh peers`, `mesh conflicts` and `mesh key` ask the node running on a folder
+// through its control socket. Two real `mesh join` processes on loopback (static peers, no mDNS:
+// the host network is no place for it).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ConflictStatus, NodeStatus, PeerStatus } from '../src/control/status.js';
+import { controlSocketPath } from '../src/control/socket-path.js';
+import { JoinProcess, sleep, tempFolder } from './join-helpers.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const KEY = `mesh1${'ab'.repeat(32)}`;
+
+function mesh(t: TestContext, args: readonly string[]): JoinProcess {
+  const env = { ...process.env };
+  delete env.MESH_KEY;
+  const run = new JoinProcess(spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: 'pipe', env }));
+  t.after(() => run.stop());
+  return run;
+}
+
+async function output(t: TestContext, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = mesh(t, args);
+  const code = await run.exit;
+  return { code, stdout: run.stdout, stderr: run.stderr };
+}
+
+async function json<T>(t: TestContext, args: readonly string[]): Promise<T> {
+  const result = await output(t, [...args, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as T;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** Two nodes joined on loopback, B dialing A. */
+async function twoNodes(t: TestContext) {
+  const a = await tempFolder(t, 'status-a');
+  const b = await tempFolder(t, 'status-b');
+  await writeFile(join(a, 'hello.txt'), 'hello from a');
+  const nodeA = mesh(t, ['join', a, '--no-mdns', '--port', '0', '--key', KEY]);
+  await nodeA.waitForOutput(/scanned the folder/, 30_000);
+  const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
+  assert.ok(port !== undefined && nodeA.peerId !== undefined, nodeA.describe());
+  const nodeB = mesh(t, ['join', b, '--no-mdns', '--port', '0', '--key', KEY, '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]);
+  await nodeB.waitForOutput(/scanned the folder/, 30_000);
+  return { a, b, nodeA, nodeB };
+}
+
+describe('mesh status and friends', () => {
+  it('status shows the peer, the folder in sync, and a conflict copy; peers and conflicts list them', async (t) => {
+    const { a, b, nodeA, nodeB } = await twoNodes(t);
+    const status = await until('B in sync with the file from A', async () => {
+      const s = await json<NodeStatus>(t, ['status', b]);
+      return s.folder.inSync && s.folder.files === 1 && s.peers.length === 1 ? s : undefined;
+    });
+    assert.equal(status.node.id, nodeB.peerId);
+    assert.equal(status.peers[0].id, nodeA.peerId);
+    assert.equal(status.folder.bytes, 'hello from a'.length);
+    assert.deepEqual(status.conflicts, []);
+
+    const peersOfA = await json<PeerStatus[]>(t, ['peers', a]);
+    assert.deepEqual(
+      peersOfA.map((p) => p.id),
+      [nodeB.peerId],
+    );
+
+    // A conflict copy, as a conflict leaves one (the name says whose version of which file it keeps).
+    const copy = 'hello.sync-conflict-20261121-101500-abcdef0.txt';
+    await writeFile(join(a, copy), 'the losing version');
+    const conflicts = await until('the conflict copy listed on B', async () => {
+      const list = await json<ConflictStatus[]>(t, ['conflicts', b]);
+      return list.length === 1 ? list : undefined;
+    });
+    assert.equal(conflicts[0].path, copy);
+    assert.equal(conflicts[0].original, 'hello.txt');
+    const human = await output(t, ['status', b]);
+    assert.match(human.stdout, /folder: 2 files, .*in sync/);
+    assert.match(human.stdout, /conflicts: 1 /);
+    assert.match(human.stdout, new RegExp(`peers: 1 connected\\n  ${nodeA.peerId}`));
+
+    // Stopped, a node takes its socket with it: status says so in one line.
+    await nodeB.stop();
+    await assert.rejects(stat(controlSocketPath(b)), /ENOENT/);
+    const stopped = await output(t, ['status', b]);
+    assert.equal(stopped.code, 1);
+    assert.equal(stopped.stderr, `mesh: no mesh node is running on ${b} (start one with: mesh join ${b})\n`);
+  });
+
+  it('key prints the stored key and the command for another machine; bad folders get one line', async (t) => {
+    const dir = await tempFolder(t, 'status-key');
+    const plain = await tempFolder(t, 'status-plain');
+    const none = await output(t, ['key', dir]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /is not a mesh folder/);
+
+    const node = mesh(t, ['join', dir, '--no-mdns', '--port', '0', '--key', KEY]);
+    await node.waitForOutput(/scanned the folder/, 30_000);
+    const key = await output(t, ['key', dir]);
+    assert.equal(key.code, 0, key.stderr);
+    assert.match(key.stdout, new RegExp(`^mesh key: ${KEY}\\nOn each other machine, run:  npx mesh join <dir> --key ${KEY}\\n`));
+
+    for (const [args, pattern] of [
+      [['status', join(plain, 'missing')], /missing: no such folder/],
+      [['status', plain], /is not a mesh folder \(it has no \.mesh; start one with: mesh join /],
+      [['peers', plain], /is not a mesh folder/],
+    ] as const) {
+      const result = await output(t, args);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+  });
+});
