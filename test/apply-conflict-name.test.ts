@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkRelativePath, MAX_NAME_BYTES } from '../src/folder/paths.js';
-import { conflictName } from '../src/node/conflict-name.js';
+import { conflictName, parseConflictName } from '../src/node/conflict-name.js';
 
 const DEVICE = 'c0ffee1234567890';
 // 2024-03-05 07:08:09.123456789 UTC
@@ -9,6 +9,15 @@ const MTIME = 1_709_622_489_123_456_789n;
 const SUFFIX = '.sync-conflict-20240305-070809-c0ffee1';
 
 describe('conflict copy names', () => {
+  it('parseConflictName reads back the original path and device of every name conflictName makes', () => {
+    for (const path of ['notes.txt', 'a/b/report.pdf', 'backup.tar.gz', 'Makefile', 'dir.d/README', '.bashrc', '.config.json', '中文/名字 1.md']) {
+      assert.deepEqual(parseConflictName(conflictName(path, MTIME, DEVICE)), { original: path, device: 'c0ffee1' }, path);
+    }
+    for (const path of ['notes.txt', 'a/notes.sync-conflict-2024-x.txt', 'x.sync-conflict-20240305-070809-C0FFEE1.txt', '.sync-conflict-20240305-070809-c0ffee1']) {
+      assert.equal(parseConflictName(path), undefined, path);
+    }
+  });
+
   it('puts the suffix before the last extension, in the same folder', () => {
     assert.equal(conflictName('notes.txt', MTIME, DEVICE), `notes${SUFFIX}.txt`);
     assert.equal(conflictName('a/b/report.pdf', MTIME, DEVICE), `a/b/report${SUFFIX}.pdf`);
