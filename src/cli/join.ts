@@ -4,6 +4,8 @@ import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
 import { favourMemory } from './memory-mode.js';
+import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
+import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
 import { formatBytes } from './progress.js';
 
@@ -13,8 +15,21 @@ interface JoinOptions {
   port?: number;
   peer?: string[];
   mdns: boolean;
+  pullConcurrency?: number;
+  watchDelayMs?: number;
+  maxSendKibps?: number;
+  maxRecvKibps?: number;
   verbose?: boolean;
   quiet?: boolean;
+}
+
+/** An integer option within bounds, or one clear line naming it. */
+function bounded(option: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const number = parseInteger(value, option);
+    if (number < min || number > max) throw new InvalidArgumentError(`${option} must be from ${min} to ${max}`);
+    return number;
+  };
 }
 
 type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -144,9 +159,13 @@ export function registerJoin(program: Command): void {
       value,
     ])
     .option('--no-mdns', 'do not look for peers on the LAN (use --peer)')
+    .option('--pull-concurrency <n>', `files pulled at once (default ${DEFAULT_PULL_CONCURRENCY})`, bounded('--pull-concurrency', 1, MAX_PULL_CONCURRENCY))
+    .option('--watch-delay-ms <ms>', `quiet time after a change before it is scanned (default ${DEFAULT_WATCH_DELAY_MS})`, bounded('--watch-delay-ms', 0, MAX_WATCH_DELAY_SETTING_MS))
+    .option('--max-send-kibps <n>', 'upload limit in KiB/s (default 0: none)', bounded('--max-send-kibps', 0, 4 * 1024 * 1024))
+    .option('--max-recv-kibps <n>', 'download limit in KiB/s (default 0: none)', bounded('--max-recv-kibps', 0, 4 * 1024 * 1024))
     .option('-v, --verbose', 'also print skipped paths and metadata-only changes')
     .option('-q, --quiet', 'print only changes, no warnings')
-    .action(async (dir: string, options: JoinOptions) => {
+    .action(async (dir: string, options: JoinOptions, command: Command) => {
       const verbosity: Verbosity = options.quiet === true ? 'quiet' : options.verbose === true ? 'verbose' : 'normal';
       favourMemory(); // a node runs for days
       // Loaded here: libp2p is heavy, and other commands do not need it.
@@ -157,7 +176,12 @@ export function registerJoin(program: Command): void {
         replaceKey: options.replaceKey === true,
         port: options.port,
         peers: options.peer,
-        mdns: options.mdns,
+        // --no-mdns only when given: otherwise the folder's setting (.mesh/config) decides.
+        mdns: command.getOptionValueSource('mdns') === 'cli' ? options.mdns : undefined,
+        pullConcurrency: options.pullConcurrency,
+        watchDelayMs: options.watchDelayMs,
+        maxSendKiBps: options.maxSendKibps,
+        maxRecvKiBps: options.maxRecvKibps,
         onEvent: (event) => {
           if (event.kind === 'listening') printBanner(node);
           for (const text of describeEvent(event, verbosity)) line(text);

@@ -2,10 +2,9 @@ import { relative, sep } from 'node:path';
 import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
 
-/** Quiet time after the last event before the touched paths are rescanned. */
-export const DEFAULT_WATCH_DELAY_MS = 50;
-/** Longest a rescan waits while events keep coming (a long copy into the folder, say). */
-export const MAX_WATCH_DELAY_MS = 500;
+import { DEFAULT_WATCH_DELAY_MS, MAX_WATCH_DELAY_MS } from './watch-timing.js';
+
+export { DEFAULT_WATCH_DELAY_MS, MAX_WATCH_DELAY_MS };
 /** The safety net: a full rescan this often, whatever the watcher said (Syncthing's default too). */
 export const DEFAULT_FULL_RESCAN_MS = 60 * 60 * 1000;
 /** Past this many distinct touched paths, one full rescan is cheaper than a scoped one. */
@@ -64,7 +63,9 @@ export class FolderWatcher {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.periodic);
-    await this.subscription?.unsubscribe();
+    // A folder removed or unmounted first has taken its inotify watches with it: removing them
+    // then fails (EINVAL), and there is nothing left to stop.
+    await this.subscription?.unsubscribe().catch(() => undefined);
     this.subscription = undefined;
     await this.running;
   }
@@ -107,7 +108,8 @@ export class FolderWatcher {
     if (this.timer === undefined) this.firstEventAt = now;
     clearTimeout(this.timer);
     const waited = now - this.firstEventAt;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.delayMs, MAX_WATCH_DELAY_MS - waited)));
+    const longest = Math.max(MAX_WATCH_DELAY_MS, this.delayMs);
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.delayMs, longest - waited)));
   }
 
   private fire(): void {

@@ -1,4 +1,5 @@
 import type { FolderLock } from '../folder/folder-lock.js';
+import { DEFAULT_PULL_CONCURRENCY } from './config.js';
 import type { Scanner } from '../folder/scanner.js';
 import type { Store } from '../store/types.js';
 import type { ApplyReport } from './apply-report.js';
@@ -7,7 +8,7 @@ import type { Exchange } from './puller.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /** Pulls at once (the design's "at most 4 pulls at once"). */
-export const APPLY_CONCURRENCY = 4;
+export const APPLY_CONCURRENCY = DEFAULT_PULL_CONCURRENCY;
 
 export interface ApplierInit {
   /** The folder root, canonical (the scanner's `root`). */

@@ -15,6 +15,8 @@ import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
 import type { RemoteRecord } from './remote-record.js';
 import { StatusTracker } from './status-tracker.js';
+import { readFolderConfig, type FolderConfig } from './config.js';
+import { limited, RateLimiter } from './rate-limiter.js';
 
 /**
  * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
@@ -39,6 +41,13 @@ export interface MeshNodeInit {
   mdns?: boolean;
   /** Serve `mesh status` on the folder's control socket (default true). */
   control?: boolean;
+  /** Files pulled at once (default APPLY_CONCURRENCY). */
+  pullConcurrency?: number;
+  /** Quiet time after a local change before it is scanned (default DEFAULT_WATCH_DELAY_MS). */
+  watchDelayMs?: number;
+  /** Upload and download limits in KiB/s (0 or absent: none). */
+  maxSendKiBps?: number;
+  maxRecvKiBps?: number;
   timing?: Partial<NetworkTiming>;
   /** Told what the node does (see MeshNodeEvent); default nothing. */
   onEvent?(event: MeshNodeEvent): void;
@@ -54,6 +63,16 @@ export type MeshNodeEvent =
   /** The full scan at start finished (what it hashed tells whether a restart had to reread files). */
   | { kind: 'initial-scan'; report: ScanReport }
   | { kind: 'error'; message: string; peer?: string };
+
+/** `init` with the folder's settings filling in what it leaves out (a flag replaces a setting). */
+function withSettings(init: MeshNodeInit, config: FolderConfig): MeshNodeInit {
+  const given = Object.fromEntries(Object.entries(init).filter(([, value]) => value !== undefined));
+  return { ...config, ...given, dir: init.dir };
+}
+
+function limiterOf(kibps: number | undefined): RateLimiter | undefined {
+  return kibps === undefined || kibps === 0 ? undefined : new RateLimiter(kibps * 1024);
+}
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -98,10 +117,14 @@ export class MeshNode {
     this.tracker = new StatusTracker(folder.root, folder.store);
   }
 
-  /** Opens the folder, resolves the keys and builds the network; nothing runs until start(). */
-  static async open(init: MeshNodeInit): Promise<MeshNode> {
-    const folder = await openLocalFolder(init.dir);
+  /**
+   * Opens the folder, reads its settings (`.mesh/config`; what `init` gives replaces them), resolves
+   * the keys and builds the network; nothing runs until start().
+   */
+  static async open(given: MeshNodeInit): Promise<MeshNode> {
+    const folder = await openLocalFolder(given.dir);
     try {
+      const init = withSettings(given, await readFolderConfig(folder.root));
       const meshKey = await resolveMeshKey(folder.root, { key: init.key, env: init.env, replace: init.replaceKey });
       const privateKey = await loadPeerKey(folder.root);
       const network = await createMeshNetwork({
@@ -142,13 +165,17 @@ export class MeshNode {
       this.emit({ kind: 'peer-disconnected', peer: e.peerId });
     });
 
+    const receiveLimit = limiterOf(this.init.maxRecvKiBps);
+    const sendLimit = limiterOf(this.init.maxSendKiBps);
     this.applier = new Applier({
       ...scannerHooks(folder.scanner),
+      concurrency: this.init.pullConcurrency,
       store: folder.store,
       lock: folder.lock,
       exchange: (remote, signature) =>
         this.tracked(
           remote,
+          receiveLimit,
           fetchDelta(
             network.libp2p,
             peerIdFromString(remote.peer),
@@ -162,6 +189,7 @@ export class MeshNode {
       libp2p: network.libp2p,
       resolve: (request) => this.resolve(request),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
+      throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
     });
     this.exchange = new IndexExchange({
       libp2p: network.libp2p,
@@ -175,6 +203,7 @@ export class MeshNode {
     await this.exchange.start();
     this.watcher = new FolderWatcher({
       root: folder.root,
+      delayMs: this.init.watchDelayMs,
       rescan: async (paths) => {
         await this.scan(paths);
       },
@@ -204,11 +233,12 @@ export class MeshNode {
     };
   }
 
-  /** A pull's delta, counted into the status as it arrives. */
-  private async *tracked(remote: RemoteRecord, delta: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /** A pull's delta, held to the download limit and counted into the status as it arrives. */
+  private async *tracked(remote: RemoteRecord, limit: RateLimiter | undefined, delta: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     const progress = this.tracker.transferStarted(remote.path, remote.peer, remote.size);
     try {
       for await (const chunk of delta) {
+        await limit?.take(chunk.length);
         progress.advance(chunk.length);
         yield chunk;
       }

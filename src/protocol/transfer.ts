@@ -90,6 +90,11 @@ export interface TransferServerInit {
   onTransferEnd?(transfer: ServedTransfer, error?: Error): void;
   /** A stream failed before a transfer started (ProtocolError: the peer misbehaved). */
   onError?(peer: string, error: Error): void;
+  /**
+   * The delta's chunks (literal data and block references, before compression) pass through this
+   * before they are sent: an upload rate limit. Default: as they come.
+   */
+  throttle?(delta: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
 }
 
 function asError(error: unknown): Error {
@@ -173,7 +178,8 @@ export class TransferServer {
       const signature = await readSignature(reader);
       transfer = { peer, request, delta: newChunkStats(), writer };
       this.init.onTransferStart?.(transfer);
-      await writeChunks(writer, encodeDelta(signature, readFileChunks(resolution.path, { recycle: true })), {
+      const delta = encodeDelta(signature, readFileChunks(resolution.path, { recycle: true }));
+      await writeChunks(writer, this.init.throttle?.(delta) ?? delta, {
         compress: true,
         keepAliveInterval: Math.min(CHUNK_KEEP_ALIVE_INTERVAL, this.idleTimeout / 3),
         stats: transfer.delta,
