@@ -19,6 +19,7 @@ interface JoinOptions {
   watchDelayMs?: number;
   maxSendKibps?: number;
   maxRecvKibps?: number;
+  gui?: string | true;
   verbose?: boolean;
   quiet?: boolean;
 }
@@ -120,7 +121,30 @@ function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
       return describeScan(event.report);
     case 'error':
       return verbosity === 'quiet' ? [] : [`warning: ${event.peer === undefined ? '' : `peer ${event.peer}: `}${printable(event.message)}`];
+    case 'dashboard':
+      return [
+        `dashboard: ${event.url}`,
+        ...(event.loopback
+          ? []
+          : [`warning: the dashboard is reachable from the network at ${event.url} (no password: anyone who reaches it sees the folder's file names)`]),
+      ];
   }
+}
+
+/** The default `--gui` address: this machine only (Syncthing's GUI port plus one, so both can run). */
+export const DEFAULT_GUI_HOST = '127.0.0.1';
+export const DEFAULT_GUI_PORT = 8385;
+
+/** `--gui [ADDRESS]`: "HOST:PORT", "[IPv6]:PORT", "HOST" or "PORT". */
+export function parseGuiAddress(value: string | true): { host: string; port: number } {
+  if (value === true) return { host: DEFAULT_GUI_HOST, port: DEFAULT_GUI_PORT };
+  const match = /^()()(\d{1,5})$/.exec(value) ?? /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d{1,5}))?$/.exec(value);
+  const host = match?.[1] ?? match?.[2];
+  const port = match?.[3] === undefined ? DEFAULT_GUI_PORT : Number(match[3]);
+  if (match === null || host === undefined || port > 65535) {
+    throw new InvalidArgumentError(`--gui takes HOST:PORT, HOST or PORT (like 127.0.0.1:${DEFAULT_GUI_PORT}), not '${value}'`);
+  }
+  return { host: host === '' ? DEFAULT_GUI_HOST : host, port };
 }
 
 /** What a node says when it starts: who it is, where it listens, which folder and key. */
@@ -163,6 +187,7 @@ export function registerJoin(program: Command): void {
     .option('--watch-delay-ms <ms>', `quiet time after a change before it is scanned (default ${DEFAULT_WATCH_DELAY_MS})`, bounded('--watch-delay-ms', 0, MAX_WATCH_DELAY_SETTING_MS))
     .option('--max-send-kibps <n>', 'upload limit in KiB/s (default 0: none)', bounded('--max-send-kibps', 0, 4 * 1024 * 1024))
     .option('--max-recv-kibps <n>', 'download limit in KiB/s (default 0: none)', bounded('--max-recv-kibps', 0, 4 * 1024 * 1024))
+    .option('--gui [address]', `serve a live dashboard in a browser at ADDRESS (default ${DEFAULT_GUI_HOST}:${DEFAULT_GUI_PORT}: this machine only)`)
     .option('-v, --verbose', 'also print skipped paths and metadata-only changes')
     .option('-q, --quiet', 'print only changes, no warnings')
     .action(async (dir: string, options: JoinOptions, command: Command) => {
@@ -182,6 +207,7 @@ export function registerJoin(program: Command): void {
         watchDelayMs: options.watchDelayMs,
         maxSendKiBps: options.maxSendKibps,
         maxRecvKiBps: options.maxRecvKibps,
+        gui: options.gui === undefined ? undefined : parseGuiAddress(options.gui),
         onEvent: (event) => {
           if (event.kind === 'listening') printBanner(node);
           for (const text of describeEvent(event, verbosity)) line(text);

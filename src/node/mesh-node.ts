@@ -15,6 +15,7 @@ import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
 import type { RemoteRecord } from './remote-record.js';
 import { StatusTracker } from './status-tracker.js';
+import { NodeError } from './errors.js';
 import { readFolderConfig, type FolderConfig } from './config.js';
 import { limited, RateLimiter } from './rate-limiter.js';
 
@@ -41,6 +42,8 @@ export interface MeshNodeInit {
   mdns?: boolean;
   /** Serve `mesh status` on the folder's control socket (default true). */
   control?: boolean;
+  /** Serve the dashboard on this TCP address too (`--gui`); default none. */
+  gui?: { host: string; port: number };
   /** Files pulled at once (default APPLY_CONCURRENCY). */
   pullConcurrency?: number;
   /** Quiet time after a local change before it is scanned (default DEFAULT_WATCH_DELAY_MS). */
@@ -62,12 +65,18 @@ export type MeshNodeEvent =
   | { kind: 'scanned'; report: ScanReport }
   /** The full scan at start finished (what it hashed tells whether a restart had to reread files). */
   | { kind: 'initial-scan'; report: ScanReport }
-  | { kind: 'error'; message: string; peer?: string };
+  | { kind: 'error'; message: string; peer?: string }
+  /** The dashboard (`--gui`) is served at this URL. */
+  | { kind: 'dashboard'; url: string; loopback: boolean };
 
 /** `init` with the folder's settings filling in what it leaves out (a flag replaces a setting). */
 function withSettings(init: MeshNodeInit, config: FolderConfig): MeshNodeInit {
   const given = Object.fromEntries(Object.entries(init).filter(([, value]) => value !== undefined));
   return { ...config, ...given, dir: init.dir };
+}
+
+function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1';
 }
 
 function limiterOf(kibps: number | undefined): RateLimiter | undefined {
@@ -210,9 +219,20 @@ export class MeshNode {
       onError: (error) => this.emit({ kind: 'error', message: `watcher: ${error.message}` }),
     });
     await this.watcher.start();
-    if (this.init.control !== false) {
-      this.control = new ControlServer(controlSocketPath(folder.root), { status: () => this.status() });
-      await this.control.start();
+    const { gui } = this.init;
+    if (this.init.control !== false || gui !== undefined) {
+      this.control = new ControlServer({ status: () => this.status() });
+      if (this.init.control !== false) await this.control.listenSocket(controlSocketPath(folder.root));
+      if (gui !== undefined) {
+        const bound = await this.control.listenTcp(gui.host, gui.port).catch((error: NodeJS.ErrnoException) => {
+          const where = `${gui.host}:${gui.port}`;
+          if (error.code === 'EADDRINUSE') throw new NodeError(`the dashboard address ${where} is in use (choose another with --gui HOST:PORT)`);
+          if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') throw new NodeError(`the dashboard address ${where} is not an address of this machine`);
+          throw error;
+        });
+        const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+        this.emit({ kind: 'dashboard', url: `http://${host}:${bound.port}/`, loopback: isLoopbackAddress(bound.address) });
+      }
     }
   }
 
