@@ -3,12 +3,13 @@
 // the host network is no place for it).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ConflictStatus, NodeStatus, PeerStatus } from '../src/control/status.js';
 import { controlSocketPath } from '../src/control/socket-path.js';
+import { openLevelStore } from '../src/store/level-store.js';
 import { JoinProcess, sleep, tempFolder } from './join-helpers.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -122,5 +123,46 @@ describe('mesh status and friends', () => {
       assert.match(result.stderr, pattern);
       assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     }
+  });
+
+  it('conflicts resolve keeps mine, theirs or both, and refuses what is ambiguous, with no node running', async (t) => {
+    const dir = await tempFolder(t, 'resolve');
+    await writeFile(join(dir, 'notes.txt'), 'the winner');
+    assert.equal((await output(t, ['scan', dir])).code, 0);
+    const store = await openLevelStore(join(dir, '.mesh', 'index'));
+    const mine = store.deviceId.slice(0, 7);
+    await store.close();
+    const theirs = mine === 'abcdef0' ? '1234567' : 'abcdef0';
+    const copy = (device: string) => `notes.sync-conflict-20261121-101500-${device}.txt`;
+    const files = async () => (await readdir(dir)).filter((name) => name !== '.mesh').sort();
+
+    // The copy is this device's version: "mine" puts it in place of the winner.
+    await writeFile(join(dir, copy(mine)), 'my version');
+    const kept = await output(t, ['conflicts', 'resolve', join(dir, 'notes.txt'), '--keep', 'mine']);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.equal(kept.stdout, `kept ${copy(mine)} as notes.txt\n`);
+    assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'my version');
+    assert.deepEqual(await files(), ['notes.txt']);
+
+    // The copy is another device's: "mine" keeps the file and drops the copy (named by its own path here).
+    await writeFile(join(dir, copy(theirs)), 'their version');
+    const dropped = await output(t, ['conflicts', 'resolve', join(dir, copy(theirs)), '--keep', 'mine']);
+    assert.equal(dropped.stdout, `kept notes.txt, removed ${copy(theirs)}\n`);
+    assert.equal(await readFile(join(dir, 'notes.txt'), 'utf8'), 'my version');
+
+    // Two copies: the file alone is ambiguous; "both" gives the named copy an ordinary name.
+    await writeFile(join(dir, copy(theirs)), 'their version');
+    await writeFile(join(dir, copy(mine)), 'another of mine');
+    const ambiguous = await output(t, ['conflicts', 'resolve', join(dir, 'notes.txt'), '--keep', 'theirs']);
+    assert.equal(ambiguous.code, 1);
+    assert.match(ambiguous.stderr, /^mesh: notes\.txt has 2 conflict copies \(.*\): name the one to resolve\n$/);
+    const both = await output(t, ['conflicts', 'resolve', join(dir, copy(theirs)), '--keep', 'both']);
+    assert.equal(both.code, 0, both.stderr);
+    assert.equal(await readFile(join(dir, `notes (conflict ${theirs}).txt`), 'utf8'), 'their version');
+    assert.deepEqual(await files(), [copy(mine), `notes (conflict ${theirs}).txt`, 'notes.txt'].sort());
+
+    const bad = await output(t, ['conflicts', 'resolve', join(dir, 'notes.txt'), '--keep', 'newest']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--keep takes mine, theirs or both, not 'newest'/);
   });
 });

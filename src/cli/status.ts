@@ -1,9 +1,11 @@
 import { access, realpath } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
-import { fetchStatus } from '../control/control-client.js';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { fetchStatus, NodeNotRunningError } from '../control/control-client.js';
 import type { ConflictStatus, NodeStatus, PeerStatus, TransferStatus } from '../control/status.js';
 import { STATE_DIRECTORY } from '../folder/folder-root.js';
+import { INDEX_DIRECTORY } from '../folder/local-folder.js';
+import { KEEP_CHOICES, resolveConflict, type KeepChoice } from '../node/conflict-resolution.js';
 import { CliError, printable } from './errors.js';
 import { formatBytes } from './progress.js';
 
@@ -46,8 +48,11 @@ function transferLines(transfers: readonly TransferStatus[]): string[] {
   return transfers.map((t) => `  ${printable(t.path)}  from ${t.peer.slice(-8)}: ${formatBytes(t.bytes)} received (file ${formatBytes(t.size)})`);
 }
 
-function conflictLines(conflicts: readonly ConflictStatus[]): string[] {
-  return conflicts.map((c) => `  ${printable(c.path)}  (a losing version of ${printable(c.original)}, ${formatBytes(c.size)})`);
+function conflictLines(conflicts: readonly ConflictStatus[], device: string): string[] {
+  return conflicts.map((c) => {
+    const whose = device.startsWith(c.device) ? "this device's version" : `the version of device ${c.device}`;
+    return `  ${printable(c.path)}  (${whose} of ${printable(c.original)}, ${formatBytes(c.size)})`;
+  });
 }
 
 export function formatStatus(status: NodeStatus): string {
@@ -94,9 +99,9 @@ export function registerStatus(program: Command): void {
         (s) => (s.peers.length === 0 ? 'no peer connected\n' : `${peerLines(s.peers).join('\n')}\n`),
       ),
     );
-  program
+  const conflicts = program
     .command('conflicts')
-    .description('list the conflict copies in a folder (the losing versions of concurrent edits)')
+    .description('list the conflict copies in a folder (the losing versions of concurrent edits), or resolve one')
     .argument('[dir]', 'the folder (default: the current directory)')
     .option('--json', 'print the conflicts as JSON')
     .action((dir: string | undefined, options: ReportOptions) =>
@@ -104,7 +109,67 @@ export function registerStatus(program: Command): void {
         dir,
         options,
         (s) => s.conflicts,
-        (s) => (s.conflicts.length === 0 ? 'no conflicts\n' : `${conflictLines(s.conflicts).join('\n')}\n`),
+        (s) => (s.conflicts.length === 0 ? 'no conflicts\n' : `${conflictLines(s.conflicts, s.node.device).join('\n')}\n`),
       ),
     );
+  conflicts
+    .command('resolve')
+    .description("keep this device's version (mine), the other's (theirs) or both of a conflicted file")
+    .argument('<path>', 'the file, or one of its conflict copies')
+    .requiredOption('--keep <which>', 'mine, theirs or both', (value: string) => {
+      if (!(KEEP_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`--keep takes mine, theirs or both, not '${value}'`);
+      return value as KeepChoice;
+    })
+    .action(async (path: string, options: { keep: KeepChoice }) => {
+      const { root, relative } = await locateInMeshFolder(path);
+      const outcome = await resolveConflict(root, relative, options.keep, await deviceOf(root));
+      const said = {
+        replaced: `kept ${printable(outcome.copy)} as ${printable(outcome.original)}`,
+        'removed-copy': `kept ${printable(outcome.original)}, removed ${printable(outcome.copy)}`,
+        'renamed-copy': `kept both: ${printable(outcome.original)}, and ${printable(outcome.copy)} renamed to ${printable(outcome.action === 'renamed-copy' ? outcome.renamedTo : '')}`,
+      }[outcome.action];
+      process.stdout.write(`${said}\n`);
+    });
+}
+
+/** The mesh folder holding `path` (found upward from it) and `path` relative to it. */
+async function locateInMeshFolder(path: string): Promise<{ root: string; relative: string }> {
+  const absolute = resolve(path);
+  let parent: string;
+  try {
+    parent = await realpath(dirname(absolute));
+  } catch {
+    throw new CliError(`${printable(dirname(absolute))}: no such folder`);
+  }
+  for (let dir = parent; ; dir = dirname(dir)) {
+    if (await exists(join(dir, STATE_DIRECTORY))) {
+      const relativeParent = relative(dir, parent).split(sep).join('/');
+      const name = basename(absolute);
+      return { root: dir, relative: relativeParent === '' ? name : `${relativeParent}/${name}` };
+    }
+    if (dirname(dir) === dir) throw new CliError(`${printable(absolute)} is not in a mesh folder (none of its parents has a ${STATE_DIRECTORY})`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** This device's id: from the running node, else from the folder's index. */
+async function deviceOf(root: string): Promise<string> {
+  try {
+    return (await fetchStatus(root)).node.device;
+  } catch (error) {
+    if (!(error instanceof NodeNotRunningError)) throw error;
+  }
+  const { openLevelStore } = await import('../store/level-store.js');
+  const store = await openLevelStore(join(root, STATE_DIRECTORY, INDEX_DIRECTORY));
+  try {
+    return store.deviceId;
+  } finally {
+    await store.close();
+  }
 }

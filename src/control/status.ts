@@ -38,6 +38,8 @@ export interface ConflictStatus {
   readonly path: string;
   /** The path whose losing version it keeps. */
   readonly original: string;
+  /** The first 7 hex digits of the device that made the version it keeps (compare node.device). */
+  readonly device: string;
   readonly size: number;
   /** ISO modification time of the copy (the losing version's). */
   readonly modified: string;
@@ -47,6 +49,8 @@ export interface NodeStatus {
   readonly version: typeof STATUS_VERSION;
   readonly node: {
     readonly id: string;
+    /** This device's id in version vectors (16 hex digits); conflict copies name its first 7. */
+    readonly device: string;
     readonly addresses: readonly string[];
     readonly startedAt: string;
   };

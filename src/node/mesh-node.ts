@@ -243,6 +243,7 @@ export class MeshNode {
       version: STATUS_VERSION,
       node: {
         id: network.peerId,
+        device: this.folder.store.deviceId,
         addresses: network.libp2p.getMultiaddrs().map((address) => address.toString()),
         startedAt: this.startedAt.toISOString(),
       },

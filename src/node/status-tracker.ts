@@ -120,7 +120,7 @@ export class StatusTracker {
           bytes += entry.size;
           const copy = parseConflictName(entry.path);
           if (copy !== undefined) {
-            conflicts.push({ path: entry.path, original: copy.original, size: entry.size, modified: new Date(Number(entry.mtimeNs / 1_000_000n)).toISOString() });
+            conflicts.push({ path: entry.path, original: copy.original, device: copy.device, size: entry.size, modified: new Date(Number(entry.mtimeNs / 1_000_000n)).toISOString() });
           }
         }
       }
