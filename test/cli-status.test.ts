@@ -166,3 +166,24 @@ describe('mesh status and friends', () => {
     assert.match(bad.stderr, /--keep takes mine, theirs or both, not 'newest'/);
   });
 });
+
+describe('mesh join on a terminal', () => {
+  it('keeps a status line under its log (peers, in sync or what is left); without a terminal, log lines only', async (t) => {
+    const a = await tempFolder(t, 'tty-a');
+    const c = await tempFolder(t, 'tty-c');
+    await writeFile(join(a, 'hello.txt'), 'hello from a');
+    const nodeA = mesh(t, ['join', a, '--no-mdns', '--port', '0', '--key', KEY]);
+    await nodeA.waitForOutput(/scanned the folder/, 30_000);
+    const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
+    // `script` gives the node a pseudo-terminal, as a user's shell would.
+    const command = [process.execPath, '--import', TSX, MAIN, 'join', c, '--no-mdns', '--port', '0', '--key', KEY, '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]
+      .map((arg) => `'${arg}'`)
+      .join(' ');
+    const tty = new JoinProcess(spawn('script', ['-qfc', command, '/dev/null'], { stdio: 'pipe' }));
+    t.after(() => tty.stop());
+    await tty.waitForOutput(/peers: 1 \| in sync \(1 files, 12 B\)/, 60_000);
+    assert.match(tty.stdout, /\d{4}-\d\d-\d\dT[\d:.]+Z peer connected: /);
+    assert.match(tty.stdout, /pulled hello\.txt/);
+    assert.doesNotMatch(nodeA.stdout, /peers: \d+ \|/);
+  });
+});

@@ -7,6 +7,7 @@ import { favourMemory } from './memory-mode.js';
 import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
 import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
+import { LiveStatus } from './live-status.js';
 import { formatBytes } from './progress.js';
 
 interface JoinOptions {
@@ -35,8 +36,13 @@ function bounded(option: string, min: number, max: number): (value: string) => n
 
 type Verbosity = 'quiet' | 'normal' | 'verbose';
 
+/** Where log lines go: above the live status area on a terminal, else straight to stdout. */
+let liveStatus: LiveStatus | undefined;
+
 function line(text: string): void {
-  process.stdout.write(`${new Date().toISOString()} ${text}\n`);
+  const stamped = `${new Date().toISOString()} ${text}`;
+  if (liveStatus === undefined) process.stdout.write(`${stamped}\n`);
+  else liveStatus.log(stamped);
 }
 
 const KEY_SOURCES = {
@@ -227,7 +233,14 @@ export function registerJoin(program: Command): void {
           }
           throw error;
         }
+        // A terminal gets a status area under the log (peers, what is left, rate, ETA, large pulls).
+        if (process.stdout.isTTY === true) {
+          liveStatus = new LiveStatus(() => node.status());
+          liveStatus.start();
+        }
         await stopped;
+        liveStatus?.stop();
+        liveStatus = undefined;
         line('stopping');
       } finally {
         process.off('SIGINT', onSignal);

@@ -57,5 +57,7 @@ export interface NodeStatus {
   readonly folder: FolderStatus;
   readonly peers: readonly PeerStatus[];
   readonly transfers: readonly TransferStatus[];
+  /** Bytes pulled from peers since the node started (its change over time is the download rate). */
+  readonly received: number;
   readonly conflicts: readonly ConflictStatus[];
 }

@@ -250,6 +250,7 @@ export class MeshNode {
       folder: await tracker.folder(),
       peers: tracker.peerList(),
       transfers: tracker.transferList(),
+      received: tracker.received,
       conflicts: await tracker.conflicts(),
     };
   }

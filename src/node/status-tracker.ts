@@ -33,6 +33,8 @@ export class StatusTracker {
   private readonly needed = new Map<string, number>();
   private readonly transfers = new Set<{ status: TransferStatus }>();
   private counts: { at: number; value: Promise<FolderCounts> } | undefined;
+  /** Bytes of deltas received since the node started (a rate is its change over time). */
+  private receivedBytes = 0;
 
   constructor(
     private readonly root: string,
@@ -67,9 +69,16 @@ export class StatusTracker {
     const entry = { status: { path, peer, bytes: 0, size, startedAt: new Date().toISOString() } };
     this.transfers.add(entry);
     return {
-      advance: (bytes) => (entry.status = { ...entry.status, bytes: entry.status.bytes + bytes }),
+      advance: (bytes) => {
+        entry.status = { ...entry.status, bytes: entry.status.bytes + bytes };
+        this.receivedBytes += bytes;
+      },
       end: () => this.transfers.delete(entry),
     };
+  }
+
+  get received(): number {
+    return this.receivedBytes;
   }
 
   peerList(): PeerStatus[] {
