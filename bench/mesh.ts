@@ -6,7 +6,7 @@
  *
  *   npm run bench:mesh                       256 MiB file, about a minute; needs root (namespaces)
  *   MESH_BENCH_MIB=32 npx tsx bench/mesh.ts  quick run
- *   MESH_BENCH_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   NODE_OPTIONS of the two nodes only
+ *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the two nodes (a profile)
  *   MESH_BENCH_VERBOSE=1 ...                 the nodes run with -v
  *
  * The nodes' logs go to bench-out/mesh-a.log and mesh-b.log. Exit code: 0 every target met, 2 a
@@ -78,7 +78,8 @@ class BenchError extends Error {}
 
 interface Config {
   fileBytes: number;
-  nodeOptions: string | undefined;
+  /** Node arguments of the two nodes, before the script (--cpu-prof is refused in NODE_OPTIONS). */
+  nodeArgs: string[];
   verbose: boolean;
 }
 
@@ -91,8 +92,8 @@ function readConfig(): Config {
       throw new BenchError(`MESH_BENCH_MIB must be a whole number of MiB from ${MIN_FILE_MIB} to ${MAX_FILE_MIB}, not ${raw}`);
     }
   }
-  const nodeOptions = process.env.MESH_BENCH_NODE_OPTIONS;
-  return { fileBytes: mib * MIB, nodeOptions: nodeOptions === '' ? undefined : nodeOptions, verbose: process.env.MESH_BENCH_VERBOSE === '1' };
+  const nodeArgs = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1' };
 }
 
 function checkBuilt(): void {
@@ -182,7 +183,7 @@ async function startMesh(scope: BenchScope, lan: Lan, workDir: string, config: C
   // Registered before the nodes, so it runs after they have stopped (their last lines, and a profile, written).
   const nodes: JoinProcess[] = [];
   scope.after(async () => saveLogs(nodes));
-  const options = { cli: BUILT_CLI, env: config.nodeOptions === undefined ? {} : { NODE_OPTIONS: config.nodeOptions } };
+  const options = { cli: [...config.nodeArgs, ...BUILT_CLI] };
   const args = config.verbose ? ['-v'] : [];
   const a = startJoin(scope, lan, 0, dirA, key, args, options);
   const b = startJoin(scope, lan, 1, dirB, key, args, options);
