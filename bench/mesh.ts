@@ -40,6 +40,8 @@ const LATENCY_FILE_BYTES = KIB;
 const LATENCY_GAP_MS = 300;
 const LATENCY_POLL_MS = 5;
 const FILE_POLL_MS = 10;
+/** Linux's USER_HZ: the unit of CPU times in /proc/PID/stat. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 const SMALL_TOP_FOLDERS = 4;
 const SMALL_SUBFOLDERS = 5; // 4 × 5 = 20 folders of 100 files
@@ -56,7 +58,8 @@ const SMALL_SEED = 0x2545f491;
  */
 const SETTLE_MS = 2_500;
 const CONNECT_TIMEOUT_MS = 30_000;
-const STEP_TIMEOUT_MS = 120_000;
+/** Long: on a busy machine a slow step should still give a figure (a MISS), not a failure. */
+const STEP_TIMEOUT_MS = 300_000;
 
 const TARGET_LATENCY_P50_MS = 300;
 const TARGET_LARGE_MB_PER_S = 150;
@@ -216,13 +219,21 @@ function memoryOf(node: JoinProcess): Memory {
 
 // ---------------------------------------------------------------- measuring
 
+const LAST_LINES = 8;
+
+/** The end of each node's output, for an error (the whole logs are saved in bench-out/). */
+function lastWords(mesh: Mesh): string {
+  const tail = (text: string): string => text.trimEnd().split('\n').slice(-LAST_LINES).join('\n');
+  return ([['A', mesh.a], ['B', mesh.b]] as const).map(([name, node]) => `${name} stdout:\n${tail(node.stdout)}\n${name} stderr:\n${tail(node.stderr)}`).join('\n');
+}
+
 /** Polls `done` every `intervalMs` until it is true; returns performance.now() at that moment. */
 async function pollUntil(what: string, intervalMs: number, done: () => Promise<boolean> | boolean, mesh: Mesh): Promise<number> {
   const deadline = performance.now() + STEP_TIMEOUT_MS;
   for (;;) {
     if (await done()) return performance.now();
-    if (performance.now() > deadline) throw new Error(`${what}: not done within ${STEP_TIMEOUT_MS} ms\nA: ${mesh.a.describe()}\nB: ${mesh.b.describe()}`);
-    if (mesh.a.child.exitCode !== null || mesh.b.child.exitCode !== null) throw new Error(`${what}: a node exited\nA: ${mesh.a.describe()}\nB: ${mesh.b.describe()}`);
+    if (performance.now() > deadline) throw new Error(`${what}: not done within ${STEP_TIMEOUT_MS} ms\n${lastWords(mesh)}`);
+    if (mesh.a.child.exitCode !== null || mesh.b.child.exitCode !== null) throw new Error(`${what}: a node exited\n${lastWords(mesh)}`);
     await sleep(intervalMs);
   }
 }
@@ -249,13 +260,33 @@ async function sha256(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Bytes through B's eth0 both ways while `work` ran, and SETTLE_MS after it (B's announcements back, rescans). */
-async function wireBytes(mesh: Mesh, work: () => Promise<void>): Promise<WireBytes> {
+/** CPU time (user + system) a process has used so far, in seconds. */
+function cpuSecondsOf(node: JoinProcess): number {
+  // Fields 14 and 15 of /proc/PID/stat, after the command name (which may hold spaces) in parentheses.
+  const fields = readFileSync(`/proc/${node.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+interface StepCost {
+  wire: WireBytes;
+  /** CPU seconds each node used: on a busy machine this tells work from waiting for a core. */
+  cpu: { a: number; b: number };
+  /** Each node's RSS and peak so far, at the end of the step: shows which step set the peak. */
+  memory: { a: Memory; b: Memory };
+}
+
+/** Bytes through B's eth0 both ways and the nodes' CPU time while `work` ran, and SETTLE_MS after it (B's announcements back, rescans). */
+async function measureStep(mesh: Mesh, work: () => Promise<void>): Promise<StepCost> {
   const before = await mesh.lan.bytes(1);
+  const cpuBefore = { a: cpuSecondsOf(mesh.a), b: cpuSecondsOf(mesh.b) };
   await work();
   await sleep(SETTLE_MS);
   const after = await mesh.lan.bytes(1);
-  return difference(before, after);
+  return {
+    wire: difference(before, after),
+    cpu: { a: cpuSecondsOf(mesh.a) - cpuBefore.a, b: cpuSecondsOf(mesh.b) - cpuBefore.b },
+    memory: { a: memoryOf(mesh.a), b: memoryOf(mesh.b) },
+  };
 }
 
 interface WireBytes {
@@ -310,9 +341,8 @@ async function benchLatency(mesh: Mesh): Promise<LatencyResult> {
   return result;
 }
 
-interface TransferResult {
+interface TransferResult extends StepCost {
   seconds: number;
-  wire: WireBytes;
 }
 
 interface LargeResult extends TransferResult {
@@ -329,15 +359,15 @@ async function benchLargeFile(mesh: Mesh, fileBytes: number): Promise<LargeResul
   await sleep(SETTLE_MS); // its writeback and mtime well behind it
   const onB = path.join(mesh.dirB, 'big.bin');
   let seconds = 0;
-  const wire = await wireBytes(mesh, async () => {
+  const cost = await measureStep(mesh, async () => {
     const start = performance.now();
     await rename(staged, path.join(mesh.dirA, 'big.bin'));
     const end = await pollUntil('large file', FILE_POLL_MS, async () => (await sizeOf(onB)) === fileBytes, mesh);
     seconds = (end - start) / 1000;
   });
   if ((await sha256(onB)) !== (await sha256(path.join(mesh.dirA, 'big.bin')))) problems.push('large file: B has other content than A');
-  const result = { seconds, wire, mbPerSecond: fileBytes / MB / seconds, generateSeconds };
-  console.log(`  new ${fileBytes / MIB} MiB file: ${seconds.toFixed(2)} s, ${result.mbPerSecond.toFixed(0)} MB/s, ${bytes(wire.total)} bytes on the wire`);
+  const result = { seconds, ...cost, mbPerSecond: fileBytes / MB / seconds, generateSeconds };
+  console.log(`  new ${fileBytes / MIB} MiB file: ${seconds.toFixed(2)} s, ${result.mbPerSecond.toFixed(0)} MB/s, ${bytes(cost.wire.total)} bytes on the wire`);
   return result;
 }
 
@@ -355,15 +385,15 @@ async function benchEdit(mesh: Mesh, fileBytes: number): Promise<EditResult> {
   await sleep(SETTLE_MS);
   const onB = path.join(mesh.dirB, 'big.bin');
   let seconds = 0;
-  const wire = await wireBytes(mesh, async () => {
+  const cost = await measureStep(mesh, async () => {
     const start = performance.now();
     await rename(staged, onA);
     const end = await pollUntil('edit', FILE_POLL_MS, async () => (await sizeOf(onB)) === newBytes, mesh);
     seconds = (end - start) / 1000;
   });
   if ((await sha256(onB)) !== (await sha256(onA))) problems.push('edit: B has other content than A');
-  const result = { seconds, wire, changedBytes: EDIT_CHANGED_BYTES, ratio: wire.total / EDIT_CHANGED_BYTES };
-  console.log(`  1% edit: ${seconds.toFixed(2)} s, ${bytes(wire.total)} bytes on the wire for ${bytes(EDIT_CHANGED_BYTES)} changed (${result.ratio.toFixed(2)}x)`);
+  const result = { seconds, ...cost, changedBytes: EDIT_CHANGED_BYTES, ratio: cost.wire.total / EDIT_CHANGED_BYTES };
+  console.log(`  1% edit: ${seconds.toFixed(2)} s, ${bytes(cost.wire.total)} bytes on the wire for ${bytes(EDIT_CHANGED_BYTES)} changed (${result.ratio.toFixed(2)}x)`);
   return result;
 }
 
@@ -407,7 +437,7 @@ async function benchSmallFiles(mesh: Mesh): Promise<TransferResult> {
   await generateSmallFiles(mesh.staging);
   await sleep(SETTLE_MS);
   let seconds = 0;
-  const wire = await wireBytes(mesh, async () => {
+  const cost = await measureStep(mesh, async () => {
     const from = mesh.bLines.length;
     const start = performance.now();
     await rename(staged, path.join(mesh.dirA, 'tree'));
@@ -418,8 +448,8 @@ async function benchSmallFiles(mesh: Mesh): Promise<TransferResult> {
   const [treeA, treeB] = await Promise.all([treeOf(path.join(mesh.dirA, 'tree')), treeOf(path.join(mesh.dirB, 'tree'))]);
   const same = treeA.size === treeB.size && [...treeA].every(([p, what]) => treeB.get(p) === what);
   if (!same || [...treeA.values()].filter((what) => what.startsWith('file:')).length !== SMALL_FILES) problems.push('small files: B has another tree than A');
-  console.log(`  ${SMALL_FILES} small files: ${seconds.toFixed(2)} s, ${bytes(wire.total)} bytes on the wire`);
-  return { seconds, wire };
+  console.log(`  ${SMALL_FILES} small files: ${seconds.toFixed(2)} s, ${bytes(cost.wire.total)} bytes on the wire`);
+  return { seconds, ...cost };
 }
 
 /** The large file moved into another folder on A; timed until it is there on B and gone from its old place. */
@@ -430,15 +460,15 @@ async function benchRename(mesh: Mesh, fileBytes: number): Promise<TransferResul
   await sleep(SETTLE_MS);
   const [oldOnB, newOnB] = [path.join(mesh.dirB, 'big.bin'), path.join(mesh.dirB, archive, 'big.bin')];
   let seconds = 0;
-  const wire = await wireBytes(mesh, async () => {
+  const cost = await measureStep(mesh, async () => {
     const start = performance.now();
     await rename(path.join(mesh.dirA, 'big.bin'), path.join(mesh.dirA, archive, 'big.bin'));
     const end = await pollUntil('rename', FILE_POLL_MS, async () => (await sizeOf(newOnB)) === fileBytes + 1 && !existsSync(oldOnB), mesh);
     seconds = (end - start) / 1000;
   });
   if ((await sha256(newOnB)) !== (await sha256(path.join(mesh.dirA, archive, 'big.bin')))) problems.push('rename: B has other content than A');
-  console.log(`  rename into ${archive}/: ${seconds.toFixed(2)} s, ${bytes(wire.total)} bytes on the wire`);
-  return { seconds, wire };
+  console.log(`  rename into ${archive}/: ${seconds.toFixed(2)} s, ${bytes(cost.wire.total)} bytes on the wire`);
+  return { seconds, ...cost };
 }
 
 // ---------------------------------------------------------------- report
@@ -502,16 +532,18 @@ function row(cells: readonly string[]): string {
   return '  ' + cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' ');
 }
 
-function wireRow(label: string, wire: WireBytes): string {
-  return `  ${label.padEnd(20)} ${bytes(wire.total).padStart(13)} (A to B ${bytes(wire.rx)}, B to A ${bytes(wire.tx)})`;
+function costRow(label: string, { wire, cpu, memory }: StepCost): string {
+  const cpuText = `CPU A ${cpu.a.toFixed(2)} s, B ${cpu.b.toFixed(2)} s`;
+  const peaks = `peak RSS so far A ${memory.a.peakRssMiB.toFixed(0)}, B ${memory.b.peakRssMiB.toFixed(0)} MiB`;
+  return `  ${label.padEnd(18)} ${bytes(wire.total).padStart(12)} B (A to B ${bytes(wire.rx)}, B to A ${bytes(wire.tx)}); ${cpuText}; ${peaks}`;
 }
 
 function printReport(r: Results, targets: readonly Target[]): void {
-  console.log('\nwire bytes (B\'s eth0, both ways, until 2.5 s after B had the change)');
-  console.log(wireRow('new large file', r.large.wire));
-  console.log(wireRow('1% edit', r.edit.wire));
-  console.log(wireRow(`${SMALL_FILES} small files`, r.small.wire));
-  console.log(wireRow('rename', r.rename.wire));
+  console.log(`\nwire bytes (B's eth0, both ways) and the nodes' CPU time, until ${SETTLE_MS / 1000} s after B had the change`);
+  console.log(costRow('new large file', r.large));
+  console.log(costRow('1% edit', r.edit));
+  console.log(costRow(`${SMALL_FILES} small files`, r.small));
+  console.log(costRow('rename', r.rename));
   const memory = (name: string, m: Memory): string => `${name} ${m.rssMiB.toFixed(1)} MiB now, ${m.peakRssMiB.toFixed(1)} MiB peak`;
   console.log(`\nRSS at the end: ${memory('A', r.memory.a)}; ${memory('B', r.memory.b)}`);
   console.log('\ntargets');
@@ -565,6 +597,7 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
     small: `${SMALL_FILES} files of ${SMALL_MIN_BYTES}-${SMALL_MAX_BYTES} bytes in ${SMALL_TOP_FOLDERS}x${SMALL_SUBFOLDERS} nested folders, made outside the folder and renamed in as one tree; timed until B logged every pull`,
     rename: 'the large file moved into another folder on A',
     wire: `B's eth0 counters, both ways, until ${SETTLE_MS} ms after B had the change`,
+    cpu: 'user + system time of each node from /proc/PID/stat over the same span',
   };
   await writeFile(JSON_OUT, `${JSON.stringify({ date: new Date().toISOString(), machine, fileBytes: config.fileBytes, how, results, targets, problems }, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(ROOT, JSON_OUT)}; node logs in ${path.relative(ROOT, OUT_DIR)}/mesh-a.log, mesh-b.log`);
