@@ -4,7 +4,7 @@
  * `mesh keygen`. Changes are made on A and timed until they are on B; wire bytes are B's eth0
  * counters (the only link between the two; IPv6 is off, so nothing else crosses it).
  *
- *   npm run bench:mesh                       256 MiB file, about a minute; needs root (namespaces)
+ *   npm run bench:mesh                       256 MiB file, a few minutes; needs root (namespaces)
  *   MESH_BENCH_MIB=32 npx tsx bench/mesh.ts  quick run
  *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the two nodes (a profile)
  *   MESH_BENCH_VERBOSE=1 ...                 the nodes run with -v
