@@ -16,10 +16,11 @@
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { highWaterKiB, keystream, median, randomChunks, runMeasured, xorshift32 } from './common.js';
+import { highWaterKiB, median, randomChunks, runMeasured } from './common.js';
+import { EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
 
 const MIB = 1024 * 1024;
 const MB = 1e6; // throughput is reported in decimal MB/s, as disks and rdiff do
@@ -28,11 +29,6 @@ const MIN_FILE_MIB = 4; // the overwrites below need room to spread out
 const MAX_FILE_MIB = 4096;
 const CHUNK_LENGTH = MIB; // every file is streamed in 1 MiB pieces, never held whole
 
-const INSERT_OFFSET = 4096;
-const INSERT_BYTE = 0x5a;
-const OVERWRITE_COUNT = 256;
-const OVERWRITE_LENGTH = 10 * 1024; // 256 × 10 KiB ≈ 1% of 256 MiB
-const OFFSET_SEED = 0x9e3779b9;
 
 const RUNS = 3; // the median of three shrugs off one noisy run
 // OLD, NEW, both tools' deltas (each ~NEW for the disjoint pair) and one patch output at a time.
@@ -138,75 +134,6 @@ function onSignal(signal: NodeJS.Signals): void {
 
 // ---------------------------------------------------------------- deterministic test data
 
-
-
-
-async function* readChunks(file: string): AsyncGenerator<Buffer> {
-  const handle = await open(file, 'r');
-  try {
-    for (;;) {
-      // A fresh buffer each time: the consumer may keep or modify what it is given.
-      const buffer = Buffer.allocUnsafe(CHUNK_LENGTH);
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_LENGTH, null);
-      if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-interface Overwrite {
-  offset: number;
-  bytes: Buffer;
-}
-
-/** One overwrite in each 1/256th of NEW, so they are spread over the whole file and never overlap. */
-function planOverwrites(newLength: number): Overwrite[] {
-  const random = xorshift32(OFFSET_SEED);
-  const content = keystream('mesh bench delta: overwrites').update(Buffer.alloc(OVERWRITE_COUNT * OVERWRITE_LENGTH)); // 2.6 MB
-  const stratum = Math.floor(newLength / OVERWRITE_COUNT);
-  return Array.from({ length: OVERWRITE_COUNT }, (_, i) => ({
-    offset: i * stratum + (random() % (stratum - OVERWRITE_LENGTH + 1)),
-    bytes: content.subarray(i * OVERWRITE_LENGTH, (i + 1) * OVERWRITE_LENGTH),
-  }));
-}
-
-async function* withInsertion(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let position = 0; // in OLD
-  for await (const chunk of chunks) {
-    const split = INSERT_OFFSET - position;
-    if (split >= 0 && split < chunk.length) {
-      yield chunk.subarray(0, split);
-      yield Buffer.of(INSERT_BYTE);
-      yield chunk.subarray(split);
-    } else {
-      yield chunk;
-    }
-    position += chunk.length;
-  }
-}
-
-/** Lays the parts of the overwrites that fall in [position, position + piece.length) over piece. */
-function applyOverwrites(piece: Buffer, position: number, overwrites: readonly Overwrite[]): void {
-  const end = position + piece.length;
-  for (const { offset, bytes } of overwrites) {
-    const from = Math.max(offset, position);
-    const to = Math.min(offset + bytes.length, end);
-    if (from < to) bytes.copy(piece, from - position, from - offset, to - offset);
-  }
-}
-
-/** NEW of the edit pair, streamed from OLD: one byte inserted, then the overwrites (in NEW's offsets). */
-async function* editedChunks(oldFile: string, overwrites: readonly Overwrite[]): AsyncGenerator<Buffer> {
-  let position = 0; // in NEW
-  for await (const piece of withInsertion(readChunks(oldFile))) {
-    applyOverwrites(piece, position, overwrites);
-    position += piece.length;
-    yield piece;
-  }
-}
-
 interface Pair {
   name: PairName;
   description: string;
@@ -216,7 +143,7 @@ interface Pair {
 const PAIRS: readonly Pair[] = [
   {
     name: 'edit',
-    description: `1-byte insertion at ${INSERT_OFFSET} + ${OVERWRITE_COUNT} overwrites of ${OVERWRITE_LENGTH} bytes`,
+    description: EDIT_DESCRIPTION,
     makeNew: (oldFile, newFile, fileLength) => writeFile(newFile, editedChunks(oldFile, planOverwrites(fileLength + 1))),
   },
   {

@@ -11,6 +11,11 @@ import { stopChild, type CleanupScope, type HostRef, type Lan } from './netns.js
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
+/** Node arguments that run the `mesh` command: from source through tsx (the tests), or as built. */
+export const SOURCE_CLI: readonly string[] = ['--import', TSX, MAIN];
+/** dist/, as `npm run build` makes it: what the benchmarks measure (no tsx in the process). */
+export const BUILT_CLI: readonly string[] = [fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))];
+
 /** A running `mesh join` and everything it printed. */
 export class JoinProcess {
   stdout = '';
@@ -46,12 +51,27 @@ export class JoinProcess {
   }
 }
 
+export interface JoinOptions {
+  /** Which build runs; default SOURCE_CLI. */
+  cli?: readonly string[];
+  /** Environment variables beyond this process's own (e.g. NODE_OPTIONS for a profile). */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Starts `mesh join <dir> ...args` on a LAN host, the key in MESH_KEY; stopped when the test ends. */
-export function startJoin(t: CleanupScope, lan: Lan, host: HostRef, dir: string, key: string | undefined, args: readonly string[] = []): JoinProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+export function startJoin(
+  t: CleanupScope,
+  lan: Lan,
+  host: HostRef,
+  dir: string,
+  key: string | undefined,
+  args: readonly string[] = [],
+  options: JoinOptions = {},
+): JoinProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   if (key === undefined) delete env.MESH_KEY;
   else env.MESH_KEY = key;
-  const child = lan.spawn(host, process.execPath, ['--import', TSX, MAIN, 'join', dir, ...args], { stdio: 'pipe', env });
+  const child = lan.spawn(host, process.execPath, [...(options.cli ?? SOURCE_CLI), 'join', dir, ...args], { stdio: 'pipe', env });
   const node = new JoinProcess(child);
   t.after(() => node.stop());
   return node;

@@ -17,13 +17,13 @@ import type {
 } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { CODE_P2P, CODE_TCP, multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { InvalidListenAddressError, InvalidPeerAddressError, NodeError } from './errors.js';
 import { meshServiceTag, swarmKeyOf } from './keys.js';
+import { meshPreSharedKey } from './private-network.js';
 
 /** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
 export const YAMUX_MAX_STREAM_WINDOW = 2 * 1024 * 1024;
@@ -442,7 +442,7 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
-    connectionProtector: preSharedKey({ psk: swarmKeyOf(init.meshKey) }),
+    connectionProtector: meshPreSharedKey({ psk: swarmKeyOf(init.meshKey) }),
     peerDiscovery: init.mdns === false ? [] : [discovery],
     services: { identify: identify() },
   });
