@@ -1,7 +1,7 @@
 // `mesh join` refuses bad input with one clear line and a non-zero exit, never a stack trace.
 // Nothing here joins a network for long: mDNS is off (the host network is no place for it).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -61,4 +61,17 @@ test('join refuses a port in use, and a second join of the same folder', async (
   await first.stop();
   assert.equal(await first.exit, 0);
   assert.match(first.stdout, /This is a new mesh\. Its key: mesh1[0-9a-f]{64}\n.*npx mesh join <dir> --key mesh1[0-9a-f]{64}/);
+});
+
+test('join and scan refuse a folder they cannot write (a read-only mount) in one line', { skip: process.getuid?.() !== 0 ? 'mounting needs root' : undefined }, async (t) => {
+  const dir = await tempFolder(t, 'cli-ro');
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir]);
+  assert.equal(mount.status, 0, mount.stderr.toString());
+  // Unmounted here, not in an after hook: those run after the folder's removal, which would fail on a mount.
+  try {
+    await refused(['join', dir, '--no-mdns'], /^mesh: .*\/\.mesh: read-only file system$/);
+    await refused(['scan', dir], /^mesh: .*\/\.mesh: read-only file system$/);
+  } finally {
+    spawnSync('umount', [dir]);
+  }
 });
