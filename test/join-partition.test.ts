@@ -22,8 +22,8 @@ const FIRST_SYNC_MS = 25_000;
  * answer (10 s interval) or a static peer's backoff (doubling to 60 s).
  */
 const AFTER_HEAL_MS = 8_000;
-/** The nodes notice a dead connection by a ping timing out (2 s interval, 4 s timeout); generous for a loaded machine. */
-const NOTICE_MS = 20_000;
+/** The nodes notice a dead connection by a ping timing out (2 s interval, 10 s timeout); generous for a loaded machine. */
+const NOTICE_MS = 25_000;
 
 /** A's fixed port in the --peer test (inside its own namespace, so never in use). */
 const PORT = 4100;
@@ -96,7 +96,8 @@ test('a partition of three live nodes heals: both sides converge, one winner and
   assert.equal(tree.get(copies[0]), hash('edited on c while apart\n'));
   assert.equal(tree.get('made on a.txt'), hash('a, while apart\n'));
   assert.equal(tree.get('made on b.txt'), hash('b, while apart\n'));
-  for (const peer of [nodeB, nodeC]) assert.equal(count(nodeA, `peer connected: ${peer.peerId!}`), 2, nodeA.describe());
+  // The heal went through new connections (the old ones were closed by their pings).
+  for (const peer of [nodeB, nodeC]) assert.ok(count(nodeA, `peer connected: ${peer.peerId!}`) >= 2, nodeA.describe());
 });
 
 test('a node unplugged for a while reconnects to its --peer within seconds of being plugged back', { skip, timeout: 90_000 }, async (t) => {

@@ -50,7 +50,12 @@ export interface NetworkTiming {
    * out is what closes it, so that the peer is redialled. Default 2000 ms.
    */
   pingIntervalMs: number;
-  /** Shortest time a ping may take before its connection is closed (libp2p adapts it to the round trip). Default 4000 ms. */
+  /**
+   * Shortest time a ping may take before its connection is closed (libp2p raises it with the
+   * measured round trips). A ping waits behind everything queued to send: up to about 5 MiB (the
+   * kernel's send buffer and ours) during a transfer, 4 s at 10 Mbit/s; shorter, a busy slow link
+   * would be taken for a dead one. Default 10000 ms.
+   */
   pingTimeoutMs: number;
   /** First redial of a lost peer, by the side with the lower peer id (the other waits discoveryGraceMs). Default 500 ms. */
   lostRedialMinMs: number;
@@ -66,14 +71,14 @@ export const DEFAULT_TIMING: Readonly<NetworkTiming> = {
   redialMaxMs: 60_000,
   mdnsIntervalMs: 10_000,
   pingIntervalMs: 2_000,
-  pingTimeoutMs: 4_000,
+  pingTimeoutMs: 10_000,
   lostRedialMinMs: 500,
   lostRedialMaxMs: 2_000,
   lostRedialWindowMs: 5 * 60_000,
 };
 
 /** Longest a ping may take, however slow the round trips measured so far. */
-const PING_TIMEOUT_MAX_MS = 15_000;
+const PING_TIMEOUT_MAX_MS = 30_000;
 
 export interface MeshNetworkInit {
   /** The mesh key (32 bytes): the private network's pre-shared key, and the mDNS service tag. */
