@@ -7,6 +7,7 @@ import type { ScanReport } from '../folder/report.js';
 import { fetchDelta, IndexExchange, TransferServer, type Resolution, type TransferRequest, type RemoteRecord as WireRemoteRecord } from '../protocol/index.js';
 import { compare } from '../store/version-vector.js';
 import { Applier, scannerHooks } from './applier.js';
+import { Availability } from './availability.js';
 import type { ApplyReport } from './apply-report.js';
 import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
@@ -77,6 +78,8 @@ export class MeshNode {
   private readonly settling = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
   private settleRun: Promise<unknown> | undefined;
+  /** Which connected peers announced which file versions: a pull's other sources. */
+  private readonly availability = new Availability();
 
   private constructor(
     readonly folder: LocalFolder,
@@ -121,12 +124,16 @@ export class MeshNode {
     await network.start();
     this.emit({ kind: 'listening' });
     network.on('peer:connect', (e) => this.emit({ kind: 'peer-connected', peer: e.peerId, address: e.remoteAddress }));
-    network.on('peer:disconnect', (e) => this.emit({ kind: 'peer-disconnected', peer: e.peerId }));
+    network.on('peer:disconnect', (e) => {
+      this.availability.peerGone(e.peerId);
+      this.emit({ kind: 'peer-disconnected', peer: e.peerId });
+    });
 
     this.applier = new Applier({
       ...scannerHooks(folder.scanner),
       store: folder.store,
       lock: folder.lock,
+      sources: (remote) => this.sourcesOf(remote),
       exchange: (remote, signature) =>
         fetchDelta(
           network.libp2p,
@@ -171,10 +178,17 @@ export class MeshNode {
     return report;
   }
 
+  /** Connected peers that announced the record's version: the announcing one first, then in the order they did. */
+  private sourcesOf(remote: RemoteRecord): string[] {
+    const others = this.availability.sources(remote).filter((p) => p !== remote.peer);
+    return [remote.peer, ...others].filter((p) => this.network.isConnected(p));
+  }
+
   /** A batch of a peer's records: applied; paths changed locally meanwhile are rescanned and applied once more. */
   private async onBatch(peer: string, records: WireRemoteRecord[]): Promise<void> {
     if (records.length === 0 || this.applier === undefined) return;
     const remotes: RemoteRecord[] = records.map((r) => ({ ...r, peer }));
+    for (const remote of remotes) this.availability.announced(peer, remote);
     let report = await this.applier.apply(remotes);
     this.afterApply(report, peer);
     if (report.changedLocally.length > 0) {
@@ -192,6 +206,7 @@ export class MeshNode {
 
   private afterApply(report: ApplyReport, peer: string): void {
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
+    for (const applied of report.applied) this.availability.settled(applied.path);
     if (report.applied.length === 0) return;
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;
