@@ -148,16 +148,21 @@ export class MeshNode {
       resolve: (request) => this.resolve(request),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
     });
+    // Peers that connect during the first scan wait for it, rather than being refused and retried.
+    let scanned: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (scanned = resolve));
     this.exchange = new IndexExchange({
       libp2p: network.libp2p,
       store: folder.store,
+      ready,
       onBatch: (peer, records) => this.onBatch(peer, records),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
     });
 
+    await this.exchange.start();
     this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
     await this.server.start();
-    await this.exchange.start();
+    scanned();
     this.watcher = new FolderWatcher({
       root: folder.root,
       rescan: async (paths) => {
