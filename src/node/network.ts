@@ -77,6 +77,14 @@ export const DEFAULT_TIMING: Readonly<NetworkTiming> = {
   lostRedialWindowMs: 5 * 60_000,
 };
 
+/**
+ * How long a peer whose last connection closed may take to open another before it counts as
+ * disconnected. When both sides dial at once (both redial after a heal), the lower id closes one
+ * connection a moment before the other side has finished opening the second: without this, that
+ * side printed the peer as disconnected and connected again within milliseconds.
+ */
+const DISCONNECT_GRACE_MS = 300;
+
 /** Longest a ping may take, however slow the round trips measured so far. */
 const PING_TIMEOUT_MAX_MS = 30_000;
 
@@ -203,6 +211,8 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
   /** Peers for which peer:connect was emitted, with the event. */
   readonly #connected = new Map<string, PeerConnectionEvent>();
   readonly #redialer: Redialer;
+  /** Peers whose last connection closed, within DISCONNECT_GRACE_MS. */
+  readonly #disconnecting = new Map<string, NodeJS.Timeout>();
   #started = false;
 
   /** Use createMeshNetwork(). */
@@ -248,6 +258,8 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     for (const timer of this.#graceTimers.values()) clearTimeout(timer);
     this.#graceTimers.clear();
     this.#redialer.stop();
+    for (const timer of this.#disconnecting.values()) clearTimeout(timer);
+    this.#disconnecting.clear();
     for (const peer of this.#staticPeers) {
       clearTimeout(peer.timer);
       peer.timer = undefined;
@@ -323,6 +335,9 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     clearTimeout(this.#graceTimers.get(peerId));
     this.#graceTimers.delete(peerId);
     this.#redialer.found(peerId);
+    // Back within the grace: still the same peer:connect, no disconnect to report.
+    clearTimeout(this.#disconnecting.get(peerId));
+    this.#disconnecting.delete(peerId);
     if (!this.#connected.has(peerId)) {
       const event: PeerConnectionEvent = { peerId, remoteAddress: connection.remoteAddr.toString(), direction: connection.direction };
       this.#connected.set(peerId, event);
@@ -349,11 +364,28 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     const peerId = connection.remotePeer.toString();
     const remaining = this.#openConnections(peerId).filter((c) => c.id !== connection.id);
     if (remaining.length > 0) return;
+    if (!this.#connected.has(peerId) || this.#disconnecting.has(peerId)) return;
+    const remoteAddress = connection.remoteAddr.toString();
+    if (!this.#started) {
+      this.#disconnected(peerId, remoteAddress);
+      return;
+    }
+    this.#disconnecting.set(
+      peerId,
+      setTimeout(() => {
+        this.#disconnecting.delete(peerId);
+        if (this.#started && !this.isConnected(peerId)) this.#disconnected(peerId, remoteAddress);
+      }, DISCONNECT_GRACE_MS),
+    );
+  }
+
+  /** The peer has no connection left: tell, and start redialling it. */
+  #disconnected(peerId: string, remoteAddress: string): void {
     const event = this.#connected.get(peerId);
     if (event === undefined) return;
     this.#connected.delete(peerId);
     this.#log('disconnected from %s', peerId);
-    this.emit('peer:disconnect', { ...event, remoteAddress: connection.remoteAddr.toString() });
+    this.emit('peer:disconnect', { ...event, remoteAddress });
     if (!this.#started) return;
     for (const peer of this.#staticPeers) {
       if (peer.peerId === peerId && peer.timer === undefined && !peer.dialing) {
