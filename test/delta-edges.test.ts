@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blockLengthFor, strongLengthFor } from '../src/delta/index.js';
-import { equalBytes, pseudoRandomBytes, roundTrip } from './helpers.js';
+import { applyDelta, blockLengthFor, strongLengthFor } from '../src/delta/index.js';
+import { chunksOf, equalBytes, memoryBasis, pseudoRandomBytes, roundTrip } from './helpers.js';
 
 const BLOCK = 700;
 
@@ -95,5 +95,28 @@ describe('block and strong-hash sizes follow rsync', () => {
     assert.equal(strongLengthFor(256 * 1024 * 1024, 16384), 3);
     assert.equal(strongLengthFor(100, 700), 2);
     assert.ok(strongLengthFor(2 ** 52, 128 * 1024) <= 16);
+  });
+});
+
+describe('a delta that breaks off', () => {
+  it('passes on every byte rebuilt before the break, then the error (an interrupted pull keeps them)', async () => {
+    const newBytes = pseudoRandomBytes(3 * 1024 * 1024, 11);
+    const { delta } = await roundTrip(new Uint8Array(0), newBytes);
+    const cut = 2 * 1024 * 1024;
+    async function* brokenOff(): AsyncGenerator<Uint8Array> {
+      yield* chunksOf(delta.subarray(0, cut));
+      throw new Error('connection lost');
+    }
+    const out: Uint8Array[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of applyDelta(memoryBasis(new Uint8Array(0)), brokenOff())) out.push(Uint8Array.from(chunk));
+      })(),
+      { message: 'connection lost' },
+    );
+    const got = Buffer.concat(out);
+    // All but the delta's header and instruction bytes: nothing held back in the patcher's queue.
+    assert.ok(got.length > cut - 1024, `${got.length} bytes passed on of a delta cut at ${cut}`);
+    assert.ok(equalBytes(got, newBytes.subarray(0, got.length)), 'the bytes passed on are the start of the new file');
   });
 });

@@ -46,6 +46,8 @@ export interface Lan {
   /** Unplugs a host from the switch (its port goes down): packets to and from it are lost silently. */
   isolate(host: HostRef): Promise<void>;
   rejoin(host: HostRef): Promise<void>;
+  /** Caps what the host sends at `megabitsPerSecond` (a token bucket on its eth0); undefined lifts the cap. */
+  throttle(host: HostRef, megabitsPerSecond: number | undefined): Promise<void>;
 }
 
 /**
@@ -267,6 +269,15 @@ export async function createLan(t: CleanupScope, hosts: number): Promise<Lan> {
     },
     async rejoin(ref) {
       await ip(['-n', switchNamespace, 'link', 'set', hostOf(ref).switchPort, 'up']);
+    },
+    async throttle(ref, megabitsPerSecond) {
+      const namespace = hostOf(ref).namespace;
+      if (megabitsPerSecond === undefined) {
+        await execFileAsync('ip', ['netns', 'exec', namespace, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+        return;
+      }
+      // A bucket of 64 KiB and at most 50 ms of queue: TCP sees a slow link, not a lossy one.
+      await execFileAsync('ip', ['netns', 'exec', namespace, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${megabitsPerSecond}mbit`, 'burst', '64kb', 'latency', '50ms']);
     },
   };
 }

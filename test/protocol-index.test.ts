@@ -123,6 +123,26 @@ describe('index exchange', () => {
     assert.ok(elapsed < 1000, `push took ${elapsed} ms`);
   });
 
+  it('holds requests, both ways, until it is ready (the first scan): a peer connecting meanwhile is answered late, not refused', async (t) => {
+    const [a, b] = [await startNode(t), await startNode(t)];
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    await commitFiles(storeA, 'a', 2);
+    await commitFiles(storeB, 'b', 3);
+    let scanned: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (scanned = resolve));
+    const atA = await startExchange(t, a, storeA, { ready });
+    const atB = await startExchange(t, b, storeB);
+    await b.dial(a.getMultiaddrs()[0]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual([atA.batches, atB.batches], [[], []], 'nothing exchanged before A is ready');
+    scanned();
+    await eventually(() => atA.batches.length > 0 && atB.batches.length > 0, 5000, 'both indexes once A is ready');
+    assert.deepEqual(atB.batches.flatMap((batch) => batch.records).length, 2);
+    assert.deepEqual(atA.batches.flatMap((batch) => batch.records).length, 3);
+    assert.deepEqual([atA.errors, atB.errors], [[], []], 'no refused stream, no retry');
+  });
+
   it('keeps a quiet stream open with keep-alives, past the idle timeout', async (t) => {
     const [a, b] = [await startNode(t), await startNode(t)];
     const storeA = new MemoryStore();

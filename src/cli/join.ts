@@ -61,9 +61,11 @@ function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity):
     switch (o.action) {
       case 'file': {
         const pull = o.pull;
-        if (pull === undefined || pull.source === 'empty') lines.push(`pulled ${path} (empty) ${from}`);
-        else if (pull.source === 'copy') lines.push(`pulled ${path} (copied from the local ${printable(pull.from ?? '?')}, 0 B received) ${from}`);
-        else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused) ${from}`);
+        // Another peer than the batch's when the announcing one failed part way.
+        const source = pull === undefined ? from : `from ${pull.peer}`;
+        if (pull === undefined || pull.source === 'empty') lines.push(`pulled ${path} (empty) ${source}`);
+        else if (pull.source === 'copy') lines.push(`pulled ${path} (copied from the local ${printable(pull.from ?? '?')}, 0 B received) ${source}`);
+        else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused) ${source}`);
         break;
       }
       case 'directory':

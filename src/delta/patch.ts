@@ -151,8 +151,18 @@ export async function* applyDelta(
   // cost a system call per few KiB, which is most of the time of patching a scattered edit.
   let gather = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
   let gathered = 0;
+  // When the delta breaks off (a lost connection, or a malformed instruction), what was queued
+  // before it is still passed on, then the error: an interrupted pull keeps every byte it received
+  // as the next attempt's basis instead of losing up to MAX_BYTES_IN_FLIGHT.
+  let failure: { error: unknown } | undefined;
   for (;;) {
-    await fill();
+    if (failure === undefined) {
+      try {
+        await fill();
+      } catch (error) {
+        failure = { error };
+      }
+    }
     const next = queue.shift();
     if (next === undefined) break;
     queuedBytes -= next.length;
@@ -173,6 +183,7 @@ export async function* applyDelta(
     }
   }
   if (gathered > 0) yield gather.subarray(0, gathered);
+  if (failure !== undefined) throw failure.error;
   if (promisedLength !== stats.fileLength) {
     throw new VerificationError(`the delta promised ${promisedLength} bytes but rebuilt ${stats.fileLength}`);
   }

@@ -17,8 +17,15 @@ export interface ApplierInit {
   readonly store: Store;
   /** The folder lock the scanner holds for each scan; held here only to check, rename and commit one path. */
   readonly lock: FolderLock;
-  /** Fetches a delta from the peer that announced a record (the transfer protocol). */
+  /** Fetches a delta from the peer named by the record (the transfer protocol). */
   readonly exchange: Exchange;
+  /**
+   * The peers to pull a record's exact version from, best first: the one that announced it and
+   * others that announced the same version, connected ones only. A pull that fails goes on with the
+   * next one not tried yet (asked again after each failure; from the partial file), up to
+   * MAX_PULL_SOURCES peers. Default: the announcing peer alone.
+   */
+  readonly sources?: (remote: RemoteRecord) => readonly string[];
   /**
    * Rescans paths (the scanner's `scan({ paths })`): called once at the end of an apply, outside
    * the lock, for conflict copies (new files to record and sync). Default: none.

@@ -46,6 +46,8 @@ export const SKIP_MESSAGES: Readonly<Record<SkipReason, string>> = {
 
 /** How a pulled file's bytes were obtained. */
 export interface PullSummary {
+  /** The peer the bytes came from: the record's, or another with the same version when it failed. */
+  readonly peer: string;
   readonly source: PullSource;
   readonly basis?: BasisKind;
   /** A copy's source, or a transfer's basis (folder-relative). */

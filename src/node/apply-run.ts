@@ -25,11 +25,13 @@ import {
 import { ConflictCopyExistsError, ContentMismatchError, InvalidRemoteRecordError } from './errors.js';
 import { LocalContentIndex } from './local-content.js';
 import { decide, type Decision } from './planner.js';
-import { Puller, type Exchange } from './puller.js';
+import { Puller, type Exchange, type PulledFile } from './puller.js';
 import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
 /** Permission bits a peer may set: never setuid, setgid or sticky. */
 const APPLIED_MODE_MASK = 0o777;
+/** Peers one pull tries at most (each goes on from what the previous one sent). */
+export const MAX_PULL_SOURCES = 3;
 const NO_BYTES = new Uint8Array(0);
 
 /** Decides which paths the local rules ignore (the scanner's IgnoreRules fits). */
@@ -42,6 +44,7 @@ export interface ApplyRunComponents {
   readonly store: Store;
   readonly lock: FolderLock;
   readonly exchange: Exchange;
+  readonly sources?: (remote: RemoteRecord) => readonly string[];
   readonly concurrency: number;
   readonly ignores?: IgnoreMatcher;
   readonly checkFolder?: () => Promise<void>;
@@ -71,6 +74,8 @@ export class ApplyRun {
   /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
   private readonly rescans = new Set<string>();
   private fatal: { error: unknown } | undefined;
+  /** The peer a failed pull last asked, when it was not the record's (see pullFromAny). */
+  private readonly failedPeers = new WeakMap<object, string>();
 
   constructor(private readonly components: ApplyRunComponents) {
     this.puller = new Puller({ root: components.root, exchange: components.exchange, localContent: () => this.localContent() });
@@ -147,7 +152,8 @@ export class ApplyRun {
       else this.report.add({ status: 'applied', path, decision: decision.action, ...settled.applied });
     } catch (error) {
       if (error instanceof FolderMissingError) throw error;
-      this.report.add({ status: 'failed', path, error: asError(error), peer: remote.peer, peerAtFault: isPeerFault(error) });
+      const peer = (typeof error === 'object' && error !== null ? this.failedPeers.get(error) : undefined) ?? remote.peer;
+      this.report.add({ status: 'failed', path, error: asError(error), peer, peerAtFault: isPeerFault(error) });
     }
   }
 
@@ -207,8 +213,9 @@ export class ApplyRun {
     if ((await ensureRealParents(root, remote.path, false)) === 'present' && !diskMatches(local, await lstatOrUndefined(absolute))) {
       return skipped('changed-locally');
     }
-    const pulled = await this.puller.pull(remote, local);
+    const { pulled, peer } = await this.pullFromAny(remote, local);
     const pull: PullSummary = {
+      peer,
       source: pulled.source,
       ...(pulled.basis === undefined ? {} : { basis: pulled.basis }),
       ...(pulled.from === undefined ? {} : { from: pulled.from }),
@@ -224,6 +231,31 @@ export class ApplyRun {
       // Only an interrupted transfer leaves its temp file (the next attempt's basis): once pulled,
       // the file is in place, or the path changed and will be decided again; no litter either way.
       await this.puller.discard(remote);
+    }
+  }
+
+  /**
+   * Pulls from the record's sources in turn (see ApplierInit.sources), asked again after each
+   * failure, since a peer with the version may have connected meanwhile: a peer that fails or goes
+   * away mid-transfer leaves its partial file, which the next one's delta builds on. A missing
+   * folder, or no source left untried, ends it: the last failure is thrown, with its peer.
+   */
+  private async pullFromAny(remote: RemoteRecord, local: FileRecord | undefined): Promise<{ pulled: PulledFile; peer: string }> {
+    const tried = new Set<string>();
+    const untried = (): string | undefined => this.components.sources?.(remote).find((p) => !tried.has(p));
+    let peer = untried() ?? remote.peer;
+    for (;;) {
+      tried.add(peer);
+      try {
+        return { pulled: await this.puller.pull(peer === remote.peer ? remote : { ...remote, peer }, local), peer };
+      } catch (error) {
+        const next = error instanceof FolderMissingError || tried.size >= MAX_PULL_SOURCES ? undefined : untried();
+        if (next === undefined) {
+          if (typeof error === 'object' && error !== null) this.failedPeers.set(error, peer);
+          throw error;
+        }
+        peer = next;
+      }
     }
   }
 

@@ -10,6 +10,7 @@ import { controlSocketPath } from '../control/socket-path.js';
 import { STATUS_VERSION, type NodeStatus } from '../control/status.js';
 import { compare } from '../store/version-vector.js';
 import { Applier, scannerHooks } from './applier.js';
+import { Availability } from './availability.js';
 import type { ApplyReport } from './apply-report.js';
 import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
@@ -113,6 +114,8 @@ export class MeshNode {
   private readonly settling = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
   private settleRun: Promise<unknown> | undefined;
+  /** Which connected peers announced which file versions: a pull's other sources. */
+  private readonly availability = new Availability();
 
   /** What `mesh status` reports. */
   readonly tracker: StatusTracker;
@@ -171,6 +174,7 @@ export class MeshNode {
     });
     network.on('peer:disconnect', (e) => {
       this.tracker.peerDisconnected(e.peerId);
+      this.availability.peerGone(e.peerId);
       this.emit({ kind: 'peer-disconnected', peer: e.peerId });
     });
 
@@ -181,6 +185,7 @@ export class MeshNode {
       concurrency: this.init.pullConcurrency,
       store: folder.store,
       lock: folder.lock,
+      sources: (remote) => this.sourcesOf(remote),
       exchange: (remote, signature) =>
         this.tracked(
           remote,
@@ -200,16 +205,21 @@ export class MeshNode {
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
       throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
     });
+    // Peers that connect during the first scan wait for it, rather than being refused and retried.
+    let scanned: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (scanned = resolve));
     this.exchange = new IndexExchange({
       libp2p: network.libp2p,
       store: folder.store,
+      ready,
       onBatch: (peer, records) => this.onBatch(peer, records),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
     });
 
+    await this.exchange.start();
     this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
     await this.server.start();
-    await this.exchange.start();
+    scanned();
     this.watcher = new FolderWatcher({
       root: folder.root,
       delayMs: this.init.watchDelayMs,
@@ -280,11 +290,18 @@ export class MeshNode {
     return report;
   }
 
+  /** Connected peers that announced the record's version: the announcing one first, then in the order they did. */
+  private sourcesOf(remote: RemoteRecord): string[] {
+    const others = this.availability.sources(remote).filter((p) => p !== remote.peer);
+    return [remote.peer, ...others].filter((p) => this.network.isConnected(p));
+  }
+
   /** A batch of a peer's records: applied; paths changed locally meanwhile are rescanned and applied once more. */
   private async onBatch(peer: string, records: WireRemoteRecord[]): Promise<void> {
     if (records.length === 0 || this.applier === undefined) return;
     const remotes: RemoteRecord[] = records.map((r) => ({ ...r, peer }));
     this.tracker.announced(remotes);
+    for (const remote of remotes) this.availability.announced(peer, remote);
     let report = await this.applier.apply(remotes);
     this.afterApply(report, peer);
     if (report.changedLocally.length > 0) {
@@ -303,6 +320,7 @@ export class MeshNode {
   private afterApply(report: ApplyReport, peer: string): void {
     this.tracker.applied(report);
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
+    for (const applied of report.applied) this.availability.settled(applied.path);
     if (report.applied.length === 0) return;
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;

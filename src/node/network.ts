@@ -24,6 +24,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { InvalidListenAddressError, InvalidPeerAddressError, NodeError } from './errors.js';
 import { meshServiceTag, swarmKeyOf } from './keys.js';
 import { meshPreSharedKey } from './private-network.js';
+import { Redialer } from './redialer.js';
 
 /** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
 export const YAMUX_MAX_STREAM_WINDOW = 2 * 1024 * 1024;
@@ -43,6 +44,25 @@ export interface NetworkTiming {
   redialMaxMs: number;
   /** Interval of mDNS queries (libp2p's default). Default 10000 ms. */
   mdnsIntervalMs: number;
+  /**
+   * How often each connection is pinged. A connection whose packets are lost (a partition, a pulled
+   * cable) raises no error: TCP retransmits, ever less often, for many minutes. A ping that times
+   * out is what closes it, so that the peer is redialled. Default 2000 ms.
+   */
+  pingIntervalMs: number;
+  /**
+   * Shortest time a ping may take before its connection is closed (libp2p raises it with the
+   * measured round trips). A ping waits behind everything queued to send: up to about 5 MiB (the
+   * kernel's send buffer and ours) during a transfer, 4 s at 10 Mbit/s; shorter, a busy slow link
+   * would be taken for a dead one. Default 10000 ms.
+   */
+  pingTimeoutMs: number;
+  /** First redial of a lost peer, by the side with the lower peer id (the other waits discoveryGraceMs). Default 500 ms. */
+  lostRedialMinMs: number;
+  /** Longest delay between two redials of a lost peer (a SYN, or an ARP query, on a LAN). Default 2000 ms. */
+  lostRedialMaxMs: number;
+  /** How long after a loss the peer is redialled that often; then mDNS answers and the static backoff take over. Default 5 min. */
+  lostRedialWindowMs: number;
 }
 
 export const DEFAULT_TIMING: Readonly<NetworkTiming> = {
@@ -50,7 +70,23 @@ export const DEFAULT_TIMING: Readonly<NetworkTiming> = {
   redialMinMs: 1_000,
   redialMaxMs: 60_000,
   mdnsIntervalMs: 10_000,
+  pingIntervalMs: 2_000,
+  pingTimeoutMs: 10_000,
+  lostRedialMinMs: 500,
+  lostRedialMaxMs: 2_000,
+  lostRedialWindowMs: 5 * 60_000,
 };
+
+/**
+ * How long a peer whose last connection closed may take to open another before it counts as
+ * disconnected. When both sides dial at once (both redial after a heal), the lower id closes one
+ * connection a moment before the other side has finished opening the second: without this, that
+ * side printed the peer as disconnected and connected again within milliseconds.
+ */
+const DISCONNECT_GRACE_MS = 300;
+
+/** Longest a ping may take, however slow the round trips measured so far. */
+const PING_TIMEOUT_MAX_MS = 30_000;
 
 export interface MeshNetworkInit {
   /** The mesh key (32 bytes): the private network's pre-shared key, and the mDNS service tag. */
@@ -174,6 +210,9 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
   readonly #dialing = new Set<string>();
   /** Peers for which peer:connect was emitted, with the event. */
   readonly #connected = new Map<string, PeerConnectionEvent>();
+  readonly #redialer: Redialer;
+  /** Peers whose last connection closed, within DISCONNECT_GRACE_MS. */
+  readonly #disconnecting = new Map<string, NodeJS.Timeout>();
   #started = false;
 
   /** Use createMeshNetwork(). */
@@ -195,6 +234,7 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
       }
       this.#staticPeers.push({ text, address, peerId, failures: 0, dialing: false });
     }
+    this.#redialer = this.#newRedialer();
     libp2p.addEventListener('connection:open', (event) => this.#onConnectionOpen(event.detail));
     libp2p.addEventListener('connection:close', (event) => this.#onConnectionClose(event.detail));
   }
@@ -217,6 +257,9 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     this.#started = false;
     for (const timer of this.#graceTimers.values()) clearTimeout(timer);
     this.#graceTimers.clear();
+    this.#redialer.stop();
+    for (const timer of this.#disconnecting.values()) clearTimeout(timer);
+    this.#disconnecting.clear();
     for (const peer of this.#staticPeers) {
       clearTimeout(peer.timer);
       peer.timer = undefined;
@@ -291,6 +334,10 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     const peerId = connection.remotePeer.toString();
     clearTimeout(this.#graceTimers.get(peerId));
     this.#graceTimers.delete(peerId);
+    this.#redialer.found(peerId);
+    // Back within the grace: still the same peer:connect, no disconnect to report.
+    clearTimeout(this.#disconnecting.get(peerId));
+    this.#disconnecting.delete(peerId);
     if (!this.#connected.has(peerId)) {
       const event: PeerConnectionEvent = { peerId, remoteAddress: connection.remoteAddr.toString(), direction: connection.direction };
       this.#connected.set(peerId, event);
@@ -317,11 +364,28 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
     const peerId = connection.remotePeer.toString();
     const remaining = this.#openConnections(peerId).filter((c) => c.id !== connection.id);
     if (remaining.length > 0) return;
+    if (!this.#connected.has(peerId) || this.#disconnecting.has(peerId)) return;
+    const remoteAddress = connection.remoteAddr.toString();
+    if (!this.#started) {
+      this.#disconnected(peerId, remoteAddress);
+      return;
+    }
+    this.#disconnecting.set(
+      peerId,
+      setTimeout(() => {
+        this.#disconnecting.delete(peerId);
+        if (this.#started && !this.isConnected(peerId)) this.#disconnected(peerId, remoteAddress);
+      }, DISCONNECT_GRACE_MS),
+    );
+  }
+
+  /** The peer has no connection left: tell, and start redialling it. */
+  #disconnected(peerId: string, remoteAddress: string): void {
     const event = this.#connected.get(peerId);
     if (event === undefined) return;
     this.#connected.delete(peerId);
     this.#log('disconnected from %s', peerId);
-    this.emit('peer:disconnect', { ...event, remoteAddress: connection.remoteAddr.toString() });
+    this.emit('peer:disconnect', { ...event, remoteAddress });
     if (!this.#started) return;
     for (const peer of this.#staticPeers) {
       if (peer.peerId === peerId && peer.timer === undefined && !peer.dialing) {
@@ -329,7 +393,36 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
         this.#scheduleStatic(peer);
       }
     }
-    // A peer mDNS found is dialled again when it next answers (every mdnsIntervalMs at most).
+    // Lost, probably not gone: redial soon rather than at its next mDNS answer. As for discovery,
+    // the lower id dials first, so that both sides rarely dial at once.
+    this.#redialer.lost(peerId, this.peerId < peerId ? this.#timing.lostRedialMinMs : this.#timing.discoveryGraceMs);
+  }
+
+  #newRedialer(): Redialer {
+    return new Redialer({
+      dial: (peerId) => this.#redial(peerId),
+      isConnected: (peerId) => this.isConnected(peerId),
+      maxDelayMs: this.#timing.lostRedialMaxMs,
+      windowMs: this.#timing.lostRedialWindowMs,
+      onError: (peerId, error) => this.#log('could not redial %s: %s', peerId, errorOf(error).message),
+    });
+  }
+
+  /** Dials a lost peer where it was found: its mDNS addresses, else its static address, else what identify said. */
+  async #redial(peerId: string): Promise<void> {
+    if (!this.#started || this.#dialing.has(peerId) || this.isConnected(peerId)) return;
+    let addresses = this.#discovered.get(peerId) ?? [];
+    if (addresses.length === 0) addresses = this.#staticPeers.filter((p) => p.peerId === peerId).map((p) => p.address.decapsulateCode(CODE_P2P));
+    if (addresses.length === 0) addresses = (await this.libp2p.peerStore.get(peerIdFromString(peerId)).catch(() => undefined))?.addresses.map((a) => a.multiaddr) ?? [];
+    const outside = addresses.filter((a) => !isLoopback(a));
+    const targets = (outside.length > 0 ? outside : addresses).map((a) => a.decapsulateCode(CODE_P2P).encapsulate(`/p2p/${peerId}`));
+    if (targets.length === 0) throw new Error('no known address');
+    this.#dialing.add(peerId);
+    try {
+      await this.libp2p.dial(targets);
+    } finally {
+      this.#dialing.delete(peerId);
+    }
   }
 
   /**
@@ -444,6 +537,7 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
     connectionProtector: meshPreSharedKey({ psk: swarmKeyOf(init.meshKey) }),
     peerDiscovery: init.mdns === false ? [] : [discovery],
+    connectionMonitor: { pingInterval: timing.pingIntervalMs, pingTimeout: { minTimeout: timing.pingTimeoutMs, maxTimeout: PING_TIMEOUT_MAX_MS } },
     services: { identify: identify() },
   });
   const network = new MeshNetwork(node, staticPeers, timing);

@@ -56,6 +56,13 @@ export interface IndexExchangeInit {
   keepAliveInterval?: number;
   /** Backoff before reopening a failed stream: doubles from `min` to `max` (ms; default 1 s to 60 s). */
   retryDelay?: { min: number; max: number };
+  /**
+   * Resolves once the store may be served and peers' records applied (the node's first scan).
+   * Until then the protocol is registered but a peer's request waits for it (within the peer's
+   * first-message timeout) and no stream is opened to peers: a peer that connects meanwhile is
+   * answered late, not refused and retried. Default: ready at once.
+   */
+  ready?: Promise<unknown>;
 }
 
 interface ServerSession {
@@ -81,6 +88,9 @@ export class IndexExchange {
   private readonly clients = new Map<string, ClientSession>();
   private readonly clientTasks = new Set<Promise<void>>();
   private running = false;
+  /** Resolves when stop() is called (ends a wait for `ready`). */
+  private halted: Promise<void> = Promise.resolve();
+  private halt: () => void = () => undefined;
   private readonly firstMessageTimeout: number;
   private readonly idleTimeout: number;
   private readonly keepAliveInterval: number;
@@ -96,6 +106,7 @@ export class IndexExchange {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.halted = new Promise((resolve) => (this.halt = resolve));
     await this.init.libp2p.handle(
       INDEX_PROTOCOL,
       (stream, connection) => {
@@ -114,6 +125,7 @@ export class IndexExchange {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.halt();
     this.init.libp2p.removeEventListener('peer:connect', this.onConnect);
     this.init.libp2p.removeEventListener('peer:disconnect', this.onDisconnect);
     await this.init.libp2p.unhandle(INDEX_PROTOCOL);
@@ -136,6 +148,13 @@ export class IndexExchange {
     return [...this.clients.keys()];
   }
 
+  /** Waits for `ready` (or stop); true if still running. A `ready` that rejects never comes. */
+  private async untilReady(): Promise<boolean> {
+    const { ready } = this.init;
+    if (ready !== undefined) await Promise.race([ready.catch(() => this.halted), this.halted]);
+    return this.running;
+  }
+
   private report(peer: string, error: unknown): void {
     this.init.onError?.(peer, asError(error));
   }
@@ -144,6 +163,10 @@ export class IndexExchange {
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
+    if (!(await this.untilReady())) {
+      stream.abort(new StreamEndedError('index exchange stopped'));
+      return;
+    }
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream from ${peer}`));
     idle.touch(this.firstMessageTimeout);
     const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
@@ -257,6 +280,7 @@ export class IndexExchange {
 
   private async runClient(peer: string, client: ClientSession): Promise<void> {
     const { signal } = client.controller;
+    if (!(await this.untilReady())) return;
     let delay = this.retryDelay.min;
     while (this.running && !signal.aborted && this.connected(client.peerId)) {
       let progressed = false;
