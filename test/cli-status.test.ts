@@ -77,6 +77,9 @@ describe('mesh status and friends', () => {
       peersOfA.map((p) => p.id),
       [nodeB.peerId],
     );
+    // A sent B its index and the file (more than the file itself), and got B's requests.
+    assert.ok(peersOfA[0].bytesOut > 'hello from a'.length && peersOfA[0].bytesIn > 0, JSON.stringify(peersOfA[0]));
+    assert.ok(status.peers[0].bytesIn > 'hello from a'.length, `B counted what it received: ${JSON.stringify(status.peers[0])}`);
 
     // A conflict copy, as a conflict leaves one (the name says whose version of which file it keeps).
     const copy = 'hello.sync-conflict-20261121-101500-abcdef0.txt';

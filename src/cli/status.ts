@@ -41,7 +41,9 @@ function since(iso: string, now = Date.now()): string {
 }
 
 function peerLines(peers: readonly PeerStatus[]): string[] {
-  return peers.map((peer) => `  ${peer.id}  ${printable(peer.address)}  connected ${since(peer.connectedSince)} ago`);
+  return peers.map(
+    (peer) => `  ${peer.id}  ${printable(peer.address)}  connected ${since(peer.connectedSince)} ago, ${formatBytes(peer.bytesIn)} in, ${formatBytes(peer.bytesOut)} out`,
+  );
 }
 
 function transferLines(transfers: readonly TransferStatus[]): string[] {

@@ -20,7 +20,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div><code id="root"></code></div>
 <div id="folder"></div>
 <h2>Peers (<span id="peer-count">0</span>)</h2>
-<table><thead><tr><th>Peer</th><th>Address</th><th>Connected since</th></tr></thead><tbody id="peers"></tbody></table>
+<table><thead><tr><th>Peer</th><th>Address</th><th>Connected since</th><th>In</th><th>Out</th></tr></thead><tbody id="peers"></tbody></table>
 <h2>Transfers (<span id="transfer-count">0</span>)</h2>
 <table><thead><tr><th>File</th><th>From</th><th>Received</th></tr></thead><tbody id="transfers"></tbody></table>
 <h2>Conflicts (<span id="conflict-count">0</span>)</h2>
@@ -90,7 +90,7 @@ async function refresh() {
     text('folder', f.files + ' files, ' + f.directories + ' folders, ' + f.symlinks + ' symlinks, ' + bytes(f.bytes) +
       (f.inSync ? '' : '; needs ' + f.needFiles + ' changes (' + bytes(f.needBytes) + ')'));
     text('peer-count', s.peers.length);
-    rows('peers', s.peers, (p) => [p.id, p.address, ago(p.connectedSince) + ' ago']);
+    rows('peers', s.peers, (p) => [p.id, p.address, ago(p.connectedSince) + ' ago', bytes(p.bytesIn), bytes(p.bytesOut)]);
     text('transfer-count', s.transfers.length);
     rows('transfers', s.transfers, (t) => [t.path, t.peer.slice(-8), progress(t.bytes, t.size)]);
     text('conflict-count', s.conflicts.length);

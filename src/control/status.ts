@@ -9,6 +9,9 @@ export interface PeerStatus {
   readonly address: string;
   /** ISO time the connection came up. */
   readonly connectedSince: string;
+  /** Bytes of mesh's protocols (index and transfers) received from and sent to the peer since then. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
 }
 
 export interface TransferStatus {

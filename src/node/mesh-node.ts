@@ -195,7 +195,7 @@ export class MeshNode {
             peerIdFromString(remote.peer),
             { path: remote.path, version: remote.version, contentHash: remote.contentHash },
             signature,
-            { maxBytes: remote.size + DELTA_MARGIN_BYTES },
+            { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.tracker },
           ),
         ),
     });
@@ -204,6 +204,7 @@ export class MeshNode {
       resolve: (request) => this.resolve(request),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
       throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
+      traffic: this.tracker,
     });
     // Peers that connect during the first scan wait for it, rather than being refused and retried.
     let scanned: () => void = () => undefined;
@@ -212,6 +213,7 @@ export class MeshNode {
       libp2p: network.libp2p,
       store: folder.store,
       ready,
+      traffic: this.tracker,
       onBatch: (peer, records) => this.onBatch(peer, records),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
     });
@@ -260,7 +262,7 @@ export class MeshNode {
       folder: await tracker.folder(),
       peers: tracker.peerList(),
       transfers: tracker.transferList(),
-      received: tracker.received,
+      received: tracker.pulledBytes,
       conflicts: await tracker.conflicts(),
     };
   }

@@ -1,4 +1,5 @@
 import type { ConflictStatus, FolderStatus, PeerStatus, TransferStatus } from '../control/status.js';
+import type { TrafficMeter } from '../protocol/traffic.js';
 import type { Store } from '../store/types.js';
 import type { ApplyReport } from './apply-report.js';
 import { parseConflictName } from './conflict-name.js';
@@ -27,8 +28,10 @@ export interface TransferProgress {
  * versions peers announced that are not applied yet, the pulls in progress, and the folder's
  * counts and conflict copies (read from the index, cached for FOLDER_COUNTS_TTL_MS).
  */
-export class StatusTracker {
+export class StatusTracker implements TrafficMeter {
   private readonly peers = new Map<string, PeerStatus>();
+  /** Bytes in and out per connected peer, since it connected. */
+  private readonly traffic = new Map<string, { in: number; out: number }>();
   /** Path -> size of a version announced and not yet applied (a failed pull stays until it succeeds). */
   private readonly needed = new Map<string, number>();
   private readonly transfers = new Set<{ status: TransferStatus }>();
@@ -42,11 +45,23 @@ export class StatusTracker {
   ) {}
 
   peerConnected(id: string, address: string): void {
-    this.peers.set(id, { id, address, connectedSince: new Date().toISOString() });
+    this.peers.set(id, { id, address, connectedSince: new Date().toISOString(), bytesIn: 0, bytesOut: 0 });
+    this.traffic.set(id, { in: 0, out: 0 });
   }
 
   peerDisconnected(id: string): void {
     this.peers.delete(id);
+    this.traffic.delete(id);
+  }
+
+  received(peer: string, bytes: number): void {
+    const counts = this.traffic.get(peer);
+    if (counts !== undefined) counts.in += bytes;
+  }
+
+  sent(peer: string, bytes: number): void {
+    const counts = this.traffic.get(peer);
+    if (counts !== undefined) counts.out += bytes;
   }
 
   /** A peer's batch arrived: its records are needed until applied (or found up to date). */
@@ -77,12 +92,13 @@ export class StatusTracker {
     };
   }
 
-  get received(): number {
+  /** Bytes of deltas pulled since the node started. */
+  get pulledBytes(): number {
     return this.receivedBytes;
   }
 
   peerList(): PeerStatus[] {
-    return [...this.peers.values()];
+    return [...this.peers.values()].map((peer) => ({ ...peer, bytesIn: this.traffic.get(peer.id)?.in ?? 0, bytesOut: this.traffic.get(peer.id)?.out ?? 0 }));
   }
 
   transferList(): TransferStatus[] {

@@ -14,6 +14,7 @@ import { ProtocolError, StreamEndedError, UnsendableRecordError } from './errors
 import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, readMessage, StreamReader, StreamWriter } from './streams.js';
 import type { RemoteRecord } from './wire-record.js';
+import { metered, type TrafficMeter } from './traffic.js';
 
 /**
  * `/mesh/index/1.0.0`: each side follows the other's index (docs/mesh-design.md, "Index exchange").
@@ -63,6 +64,8 @@ export interface IndexExchangeInit {
    * answered late, not refused and retried. Default: ready at once.
    */
   ready?: Promise<unknown>;
+  /** Told the bytes each peer's streams move. */
+  traffic?: TrafficMeter;
 }
 
 interface ServerSession {
@@ -169,8 +172,9 @@ export class IndexExchange {
     }
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream from ${peer}`));
     idle.touch(this.firstMessageTimeout);
-    const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
-    const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+    const meter = metered(this.init.traffic, peer);
+    const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
+    const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
     const session: ServerSession = { peer, stream, dirty: true, wake: undefined };
     const onClose = () => session.wake?.();
     stream.addEventListener('close', onClose);
@@ -315,8 +319,9 @@ export class IndexExchange {
     signal.addEventListener('abort', onAbort, { once: true });
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream to ${peer}`));
     idle.touch(this.firstMessageTimeout);
-    const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
-    const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+    const meter = metered(this.init.traffic, peer);
+    const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
+    const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
     try {
       if (signal.aborted) throw signal.reason;
       let received = (await store.getPeer(peer)).received;

@@ -5,3 +5,4 @@ export * from './messages-codec.js';
 export * from './streams.js';
 export * from './transfer.js';
 export * from './wire-record.js';
+export * from './traffic.js';

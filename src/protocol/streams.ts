@@ -112,6 +112,8 @@ export interface StreamReaderOptions {
   lowWater?: number;
   /** Called whenever bytes arrive (an idle timeout's touch). */
   onActivity?: () => void;
+  /** Told how many bytes arrived (a traffic meter). */
+  onBytesRead?: (bytes: number) => void;
 }
 
 /**
@@ -157,6 +159,7 @@ export class StreamReader {
     }
     this.queued += data.byteLength;
     this.bytesRead += data.byteLength;
+    this.options.onBytesRead?.(data.byteLength);
     this.peakQueued = Math.max(this.peakQueued, this.queued);
     this.options.onActivity?.();
     if (this.queued > this.highWater && !this.paused && !this.pauseScheduled) {
@@ -274,6 +277,8 @@ export interface StreamWriterOptions {
   highWater?: number;
   /** Called when a write is made or the stream drains (an idle timeout's touch). */
   onActivity?: () => void;
+  /** Told how many bytes each write handed to the stream (a traffic meter). */
+  onBytesWritten?: (bytes: number) => void;
 }
 
 /**
@@ -311,6 +316,7 @@ export class StreamWriter {
         throw new StreamEndedError(`cannot write: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
       this.bytesWritten += part.length;
+      this.options.onBytesWritten?.(part.length);
     }
     this.peakBuffered = Math.max(this.peakBuffered, this.stream.writeBufferLength);
     this.options.onActivity?.();

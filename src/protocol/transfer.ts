@@ -40,6 +40,7 @@ import {
   writeChunks,
   type ChunkStats,
 } from './streams.js';
+import { metered, type TrafficMeter } from './traffic.js';
 
 /**
  * `/mesh/transfer/1.0.0`: one file version, rsync-style (docs/mesh-design.md, "Transfer").
@@ -95,6 +96,8 @@ export interface TransferServerInit {
    * before they are sent: an upload rate limit. Default: as they come.
    */
   throttle?(delta: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  /** Told the bytes each peer's streams move. */
+  traffic?: TrafficMeter;
 }
 
 function asError(error: unknown): Error {
@@ -149,8 +152,9 @@ export class TransferServer {
     const peer = connection.remotePeer.toString();
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `transfer stream from ${peer}`));
     idle.touch();
-    const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
-    const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+    const meter = metered(this.init.traffic, peer);
+    const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
+    const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
     this.streams.add(stream);
     let admitted = false;
     let transfer: ServedTransfer | undefined;
@@ -256,6 +260,8 @@ export interface FetchOptions {
   /** Most delta bytes accepted (say, the file's size plus a margin); default no limit. */
   maxBytes?: number;
   stats?: FetchStats;
+  /** Told the bytes the stream moves. */
+  traffic?: TrafficMeter;
 }
 
 function refusal(response: TransferResponse): TransferRefusedError {
@@ -299,8 +305,9 @@ export async function* fetchDelta(
   const onAbort = () => stream.abort(asError(options.signal?.reason));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted === true) onAbort();
-  const reader = new StreamReader(stream, { onActivity: () => idle.touch() });
-  const writer = new StreamWriter(stream, { onActivity: () => idle.touch() });
+  const meter = metered(options.traffic, peer.toString());
+  const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
+  const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
 
   // The signature's own failure (reading the basis) is the error to report, not the abort it causes.
   let sourceError: Error | undefined;
