@@ -10,6 +10,7 @@
 # checks is the unit, not the CPU (scripts/prove-arm.sh does that).
 #
 #   sudo scripts/prove-systemd.sh       (npm run prove:systemd; needs root, about 2 minutes)
+#   sudo PROVE_DROPIN='ProcSubset=pid' scripts/prove-systemd.sh    (the unit plus one more setting)
 #
 # Installs debootstrap and systemd-container from Debian if missing, saying so. Stops everything it
 # started and removes its temp dir on exit.
@@ -83,6 +84,11 @@ chroot "$ROOT" sh -e -c '
   systemctl enable mesh.service
 '
 echo "MESH_KEY=$KEY" > "$ROOT/etc/mesh/mesh.env"
+if [ -n "${PROVE_DROPIN:-}" ]; then   # e.g. PROVE_DROPIN='ProcSubset=pid', to try a setting
+  install -d "$ROOT/etc/systemd/system/mesh.service.d"
+  printf '[Service]\n%s\n' "$PROVE_DROPIN" > "$ROOT/etc/systemd/system/mesh.service.d/prove.conf"
+  echo "   with a drop-in: $PROVE_DROPIN"
+fi
 echo "   $(stat -c '%A %U:%G' "$ROOT/etc/mesh/mesh.env") /etc/mesh/mesh.env; $(chroot "$ROOT" stat -c '%A %U:%G' /srv/mesh) /srv/mesh"
 
 say "booting it (systemd-nspawn -b)"
