@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -74,4 +75,18 @@ test('join and scan refuse a folder they cannot write (a read-only mount) in one
   } finally {
     spawnSync('umount', [dir]);
   }
+});
+
+test('a SIGTERM while join is still opening the folder stops it cleanly (exit 0), as systemd expects', async (t) => {
+  const dir = await tempFolder(t, 'cli-early-stop');
+  const run = mesh(['join', dir, '--no-mdns']);
+  t.after(() => run.stop());
+  // The index appears while the node opens the folder, before it listens.
+  while (!existsSync(join(dir, '.mesh', 'index'))) {
+    if (run.child.exitCode !== null) assert.fail(`exited early: ${run.describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exit, 0, run.describe());
+  assert.equal(run.child.signalCode, null);
 });

@@ -201,53 +201,58 @@ export function registerJoin(program: Command): void {
     .action(async (dir: string, options: JoinOptions, command: Command) => {
       const verbosity: Verbosity = options.quiet === true ? 'quiet' : options.verbose === true ? 'verbose' : 'normal';
       favourMemory(); // a node runs for days
-      // Loaded here: libp2p is heavy, and other commands do not need it.
-      const { MeshNode } = await import('../node/mesh-node.js');
-      const node = await MeshNode.open({
-        dir,
-        key: options.key,
-        replaceKey: options.replaceKey === true,
-        port: options.port,
-        peers: options.peer,
-        // --no-mdns only when given: otherwise the folder's setting (.mesh/config) decides.
-        mdns: command.getOptionValueSource('mdns') === 'cli' ? options.mdns : undefined,
-        pullConcurrency: options.pullConcurrency,
-        watchDelayMs: options.watchDelayMs,
-        maxSendKiBps: options.maxSendKibps,
-        maxRecvKiBps: options.maxRecvKibps,
-        gui: options.gui === undefined ? undefined : parseGuiAddress(options.gui),
-        onEvent: (event) => {
-          if (event.kind === 'listening') printBanner(node);
-          for (const text of describeEvent(event, verbosity)) line(text);
-        },
-      });
+      // Listened for from the start: a stop asked for while the node opens or starts (systemd's
+      // SIGTERM right after a start, say) is a clean stop once it can be, not death by signal.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
       const onSignal = (): void => stopRequested();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
+        // Loaded here: libp2p is heavy, and other commands do not need it.
+        const { MeshNode } = await import('../node/mesh-node.js');
+        const node = await MeshNode.open({
+          dir,
+          key: options.key,
+          replaceKey: options.replaceKey === true,
+          port: options.port,
+          peers: options.peer,
+          // --no-mdns only when given: otherwise the folder's setting (.mesh/config) decides.
+          mdns: command.getOptionValueSource('mdns') === 'cli' ? options.mdns : undefined,
+          pullConcurrency: options.pullConcurrency,
+          watchDelayMs: options.watchDelayMs,
+          maxSendKiBps: options.maxSendKibps,
+          maxRecvKiBps: options.maxRecvKibps,
+          gui: options.gui === undefined ? undefined : parseGuiAddress(options.gui),
+          onEvent: (event) => {
+            if (event.kind === 'listening') printBanner(node);
+            for (const text of describeEvent(event, verbosity)) line(text);
+          },
+        });
         try {
-          await node.start();
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(error))) {
-            throw new CliError(`port ${options.port ?? 0} is already in use (choose another with --port, or leave it out for any free port)`);
+          try {
+            await node.start();
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(error))) {
+              throw new CliError(`port ${options.port ?? 0} is already in use (choose another with --port, or leave it out for any free port)`);
+            }
+            throw error;
           }
-          throw error;
+          // A terminal gets a status area under the log (peers, what is left, rate, ETA, large pulls).
+          if (process.stdout.isTTY === true) {
+            liveStatus = new LiveStatus(() => node.status());
+            liveStatus.start();
+          }
+          await stopped;
+          liveStatus?.stop();
+          liveStatus = undefined;
+          line('stopping');
+        } finally {
+          await node.stop();
         }
-        // A terminal gets a status area under the log (peers, what is left, rate, ETA, large pulls).
-        if (process.stdout.isTTY === true) {
-          liveStatus = new LiveStatus(() => node.status());
-          liveStatus.start();
-        }
-        await stopped;
-        liveStatus?.stop();
-        liveStatus = undefined;
-        line('stopping');
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await node.stop();
       }
       // libp2p keeps the process alive for a moment after stop(); the node is closed, leave now.
       process.exit(0);
