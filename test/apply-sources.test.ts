@@ -89,6 +89,14 @@ describe('availability: which peers announced which version', () => {
     assert.equal(map.size, 0);
   });
 
+  it('keeps its own copy of a content hash, never a view of the batch it came in', () => {
+    const map = new Availability();
+    const batch = new Uint8Array(1024 * 1024).fill(7); // a decoded batch: the record's hash is a view of it
+    map.announced('A', { ...file('f', 1), contentHash: batch.subarray(64, 96) });
+    batch.fill(0);
+    assert.deepEqual(map.sources({ ...file('f', 1), contentHash: new Uint8Array(32).fill(7) }), ['A']);
+  });
+
   it('is bounded: paths (oldest announced dropped) and peers per version', () => {
     const map = new Availability();
     for (let i = 0; i <= MAX_AVAILABLE_PATHS; i++) map.announced('A', file(`p${i}`, 1));

@@ -41,7 +41,8 @@ export class Availability {
     if (!record.deleted && record.type === 'file') {
       let entry = holders.find((h) => sameVersion(h, record));
       if (entry === undefined) {
-        entry = { version: record.version, contentHash: record.contentHash, peers: new Set() };
+        // A copy: the announced hash is a view of the peer's whole batch, which it must not keep alive.
+        entry = { version: record.version, contentHash: Uint8Array.from(record.contentHash), peers: new Set() };
         holders.push(entry);
       }
       if (entry.peers.size < MAX_SOURCES_PER_VERSION) entry.peers.add(peer);

@@ -322,7 +322,10 @@ export class MeshNode {
   private afterApply(report: ApplyReport, peer: string): void {
     this.tracker.applied(report);
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
-    for (const applied of report.applied) this.availability.settled(applied.path);
+    // Applied or found up to date: nothing left to pull there. A failed pull keeps its sources, and
+    // so does a path changed locally (it is rescanned and applied again).
+    const again = new Set(report.changedLocally);
+    for (const settled of [...report.applied, ...report.skipped]) if (!again.has(settled.path)) this.availability.settled(settled.path);
     if (report.applied.length === 0) return;
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;
