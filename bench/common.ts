@@ -1,8 +1,9 @@
 /** What the benchmarks share: deterministic test data and measurements of child processes. */
 import { createCipheriv, createHash, type Cipher } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { basename, join } from 'node:path';
 
 /** A fixed key per label: AES-CTR keystream is a seeded PRNG that runs at gigabytes per second. */
 export function keystream(label: string): Cipher {
@@ -98,4 +99,34 @@ export function runMeasured(
       reject(new Error(`\`${[basename(command), ...args].join(' ')}\` failed (${status})${output === '' ? '' : `:\n${output}`}`));
     });
   });
+}
+
+/** The machine a benchmark ran on, printed and written with its figures. */
+export interface Machine {
+  cpu: string;
+  cores: number;
+  node: string;
+  os: string;
+  memoryGiB: number;
+  /** Other work on the machine skews every figure. */
+  loadAverage1m: number;
+}
+
+export function describeMachine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus.length,
+    node: process.version,
+    os: `${os.platform()} ${os.release()}`,
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    loadAverage1m: os.loadavg()[0] ?? 0,
+  };
+}
+
+/** Whether a file under `root`/src changed since `built` (dist/) was: the benchmark would measure old code. */
+export function sourcesChangedSince(root: string, built: string): boolean {
+  const builtAt = statSync(built).mtimeMs;
+  const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' });
+  return sources.some((file) => file.endsWith('.ts') && statSync(join(root, 'src', file)).mtimeMs > builtAt);
 }

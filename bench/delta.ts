@@ -15,11 +15,11 @@
  */
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { highWaterKiB, median, randomChunks, runMeasured } from './common.js';
+import { highWaterKiB, median, randomChunks, runMeasured, sourcesChangedSince } from './common.js';
 import { EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
 
 const MIB = 1024 * 1024;
@@ -77,10 +77,7 @@ function rdiffVersion(): string {
 function checkBuilt(): void {
   if (!existsSync(CLI)) throw new BenchError(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first`);
   // The benchmark runs dist/, so an edit in src/ since the last build would go unmeasured.
-  const built = statSync(CLI).mtimeMs;
-  const sources = readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' });
-  const stale = sources.some((file) => file.endsWith('.ts') && statSync(path.join(ROOT, 'src', file)).mtimeMs > built);
-  if (stale) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
+  if (sourcesChangedSince(ROOT, CLI)) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
 }
 
 async function checkFreeSpace(fileLength: number): Promise<void> {

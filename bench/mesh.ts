@@ -13,7 +13,7 @@
  * target missed, 1 the benchmark could not run or B ended with the wrong content.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILT_CLI, startJoin, treeOf, type JoinProcess } from '../test/join-helpers.js';
 import { createLan, netnsUnavailable, type InterfaceBytes, type Lan } from '../test/netns.js';
-import { keystream, median, randomChunks, runMeasured, xorshift32 } from './common.js';
+import { describeMachine, keystream, median, randomChunks, runMeasured, sourcesChangedSince, xorshift32, type Machine } from './common.js';
 import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
 import { BenchScope } from './scope.js';
 
@@ -102,10 +102,7 @@ function readConfig(): Config {
 function checkBuilt(): void {
   if (!existsSync(CLI)) throw new BenchError(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first`);
   // The benchmark runs dist/, so an edit in src/ since the last build would go unmeasured.
-  const built = statSync(CLI).mtimeMs;
-  const sources = readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' });
-  const stale = sources.some((file) => file.endsWith('.ts') && statSync(path.join(ROOT, 'src', file)).mtimeMs > built);
-  if (stale) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
+  if (sourcesChangedSince(ROOT, CLI)) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
 }
 
 async function checkFreeSpace(fileBytes: number): Promise<void> {
@@ -116,26 +113,6 @@ async function checkFreeSpace(fileBytes: number): Promise<void> {
   if (free < needed) {
     throw new BenchError(`the benchmark needs ${(needed / 1e9).toFixed(2)} GB free in ${os.tmpdir()}, there is ${(free / 1e9).toFixed(2)} GB`);
   }
-}
-
-interface Machine {
-  cpu: string;
-  cores: number;
-  node: string;
-  os: string;
-  /** Other work on the machine skews every figure. */
-  loadAverage1m: number;
-}
-
-function describeMachine(): Machine {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    node: process.version,
-    os: `${os.platform()} ${os.release()}`,
-    loadAverage1m: os.loadavg()[0] ?? 0,
-  };
 }
 
 // ---------------------------------------------------------------- the two nodes

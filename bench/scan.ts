@@ -10,13 +10,13 @@
  * target missed, 1 the benchmark could not run or a scan reported something wrong.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ScanReport } from '../src/folder/report.js';
-import { keystream, median, randomChunks, runMeasured, xorshift32 } from './common.js';
+import { describeMachine, keystream, median, randomChunks, runMeasured, sourcesChangedSince, xorshift32 } from './common.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -86,10 +86,7 @@ function readConfig(): Config {
 function checkBuilt(): void {
   if (!existsSync(CLI)) throw new BenchError(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first`);
   // The benchmark runs dist/, so an edit in src/ since the last build would go unmeasured.
-  const built = statSync(CLI).mtimeMs;
-  const sources = readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' });
-  const stale = sources.some((file) => file.endsWith('.ts') && statSync(path.join(ROOT, 'src', file)).mtimeMs > built);
-  if (stale) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
+  if (sourcesChangedSince(ROOT, CLI)) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
 }
 
 function neededDiskBytes(config: Config): number {
@@ -106,28 +103,6 @@ async function checkFreeSpace(config: Config): Promise<void> {
         'space, point TMPDIR elsewhere, or shrink it with MESH_BENCH_SMALL_FILES and MESH_BENCH_LARGE_MIB',
     );
   }
-}
-
-interface Machine {
-  cpu: string;
-  cores: number;
-  node: string;
-  os: string;
-  memoryGiB: number;
-  /** Other work on the machine skews every figure. */
-  loadAverage1m: number;
-}
-
-function describeMachine(): Machine {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    node: process.version,
-    os: `${os.platform()} ${os.release()}`,
-    memoryGiB: os.totalmem() / (1024 * MIB),
-    loadAverage1m: os.loadavg()[0] ?? 0,
-  };
 }
 
 // ---------------------------------------------------------------- the temporary directory
