@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { NodeStatus, TransferStatus } from '../control/status.js';
 import { printable } from './errors.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, formatDuration } from './progress.js';
 
 /** How often the status area is redrawn from the node's status. */
 export const LIVE_STATUS_INTERVAL_MS = 500;
@@ -11,13 +11,6 @@ export const LARGE_TRANSFER_BYTES = 8 * 1024 * 1024;
 const RATE_WINDOW_MS = 5_000;
 /** Longest file name shown on a transfer's bar (its end: the name, not the folders). */
 const MAX_NAME_WIDTH = 40;
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  if (seconds < 60) return `${Math.ceil(seconds)}s`;
-  const minutes = Math.floor(seconds / 60);
-  return minutes < 60 ? `${minutes}m${Math.round(seconds % 60)}s` : `${Math.floor(minutes / 60)}h${minutes % 60}m`;
-}
 
 function shortName(path: string): string {
   const text = printable(path);
@@ -78,7 +71,7 @@ export class LiveStatus {
     const { folder, peers } = status;
     const state = folder.inSync
       ? `in sync (${folder.files.toLocaleString('en-US')} files, ${formatBytes(folder.bytes)})`
-      : `to go: ${folder.needFiles.toLocaleString('en-US')} files, ${formatBytes(folder.needBytes)}, ${formatBytes(rate)}/s, ETA ${duration(rate > 0 ? folder.needBytes / rate : Number.POSITIVE_INFINITY)}`;
+      : `to go: ${folder.needFiles.toLocaleString('en-US')} files, ${formatBytes(folder.needBytes)}, ${formatBytes(rate)}/s, ETA ${formatDuration(rate > 0 ? folder.needBytes / rate : Number.POSITIVE_INFINITY)}`;
     this.summary.update(0, { text: `peers: ${peers.length} | ${state}` });
     this.showTransfers(status.transfers.filter((t) => t.size >= LARGE_TRANSFER_BYTES));
   }

@@ -32,7 +32,7 @@ export function conflictName(path: string, mtimeNs: bigint, device: DeviceId): s
 }
 
 /** NAME and `.EXT` ('' when there is none) of a base name. */
-function splitExtension(name: string): [string, string] {
+export function splitExtension(name: string): [string, string] {
   const dot = name.lastIndexOf('.');
   // No dot, or only the leading dot of a dotfile: no extension.
   if (dot <= 0) return [name, ''];

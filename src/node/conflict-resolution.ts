@@ -1,6 +1,6 @@
 import { link, lstat, readdir, rename, unlink } from 'node:fs/promises';
 import { baseName, childPath, parentPath, toAbsolute } from '../folder/paths.js';
-import { CONFLICT_DEVICE_DIGITS, CONFLICT_MARKER, parseConflictName } from './conflict-name.js';
+import { CONFLICT_DEVICE_DIGITS, CONFLICT_MARKER, parseConflictName, splitExtension } from './conflict-name.js';
 import { NodeError } from './errors.js';
 
 /**
@@ -42,9 +42,7 @@ async function copiesOf(root: string, original: string): Promise<string[]> {
 
 /** `NAME (conflict DEVICE7).EXT` beside the original: the name a copy kept with "both" gets. */
 function keptName(original: string, device: string): string {
-  const name = baseName(original);
-  const dot = name.lastIndexOf('.');
-  const [stem, extension] = dot <= 0 ? [name, ''] : [name.slice(0, dot), name.slice(dot)];
+  const [stem, extension] = splitExtension(baseName(original));
   return childPath(parentPath(original), `${stem} (conflict ${device})${extension}`);
 }
 
