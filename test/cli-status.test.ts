@@ -6,20 +6,17 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { ConflictStatus, NodeStatus, PeerStatus } from '../src/control/status.js';
 import { controlSocketPath } from '../src/control/socket-path.js';
 import { openLevelStore } from '../src/store/level-store.js';
-import { JoinProcess, sleep, tempFolder } from './join-helpers.js';
+import { JoinProcess, sleep, SOURCE_CLI, tempFolder } from './join-helpers.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const KEY = `mesh1${'ab'.repeat(32)}`;
 
 function mesh(t: TestContext, args: readonly string[]): JoinProcess {
   const env = { ...process.env };
   delete env.MESH_KEY;
-  const run = new JoinProcess(spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: 'pipe', env }));
+  const run = new JoinProcess(spawn(process.execPath, [...SOURCE_CLI, ...args], { stdio: 'pipe', env }));
   t.after(() => run.stop());
   return run;
 }
@@ -179,7 +176,7 @@ describe('mesh join on a terminal', () => {
     await nodeA.waitForOutput(/scanned the folder/, 30_000);
     const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
     // `script` gives the node a pseudo-terminal, as a user's shell would.
-    const command = [process.execPath, '--import', TSX, MAIN, 'join', c, '--no-mdns', '--port', '0', '--key', KEY, '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]
+    const command = [process.execPath, ...SOURCE_CLI, 'join', c, '--no-mdns', '--port', '0', '--key', KEY, '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]
       .map((arg) => `'${arg}'`)
       .join(' ');
     const tty = new JoinProcess(spawn('script', ['-qfc', command, '/dev/null'], { stdio: 'pipe' }));

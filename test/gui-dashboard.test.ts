@@ -6,12 +6,9 @@ import { access, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
-import { JoinProcess, tempFolder } from './join-helpers.js';
+import { JoinProcess, SOURCE_CLI, tempFolder } from './join-helpers.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const KEY = `mesh1${'ef'.repeat(32)}`;
 const CHROMIUM = '/usr/bin/chromium';
 // As root in a container, with no network beyond this machine (see the machine notes).
@@ -19,7 +16,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 
 function joinWithGui(t: TestContext, dir: string, gui: string): JoinProcess {
   const env = { ...process.env, MESH_KEY: KEY };
-  const run = new JoinProcess(spawn(process.execPath, ['--import', TSX, MAIN, 'join', dir, '--no-mdns', '--port', '0', '--gui', gui], { stdio: 'pipe', env }));
+  const run = new JoinProcess(spawn(process.execPath, [...SOURCE_CLI, 'join', dir, '--no-mdns', '--port', '0', '--gui', gui], { stdio: 'pipe', env }));
   t.after(() => run.stop());
   return run;
 }

@@ -7,16 +7,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { JoinProcess, sleep, tempFolder } from './join-helpers.js';
+import { JoinProcess, sleep, SOURCE_CLI, tempFolder } from './join-helpers.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const KEY = `mesh1${'cd'.repeat(32)}`;
 
 function joinNode(t: TestContext, dir: string, args: readonly string[] = []): JoinProcess {
   const env = { ...process.env, MESH_KEY: KEY };
-  const run = new JoinProcess(spawn(process.execPath, ['--import', TSX, MAIN, 'join', dir, ...args], { stdio: 'pipe', env }));
+  const run = new JoinProcess(spawn(process.execPath, [...SOURCE_CLI, 'join', dir, ...args], { stdio: 'pipe', env }));
   t.after(() => run.stop());
   return run;
 }
