@@ -8,7 +8,7 @@ import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING
 import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
 import { LiveStatus } from './live-status.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../units.js';
 
 interface JoinOptions {
   key?: string;

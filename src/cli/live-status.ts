@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { NodeStatus, TransferStatus } from '../control/status.js';
 import { printable } from './errors.js';
-import { formatBytes, formatDuration } from './progress.js';
+import { formatBytes, formatDuration } from '../units.js';
 
 /** How often the status area is redrawn from the node's status. */
 export const LIVE_STATUS_INTERVAL_MS = 500;

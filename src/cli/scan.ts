@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { openLocalFolder } from '../folder/local-folder.js';
 import type { ScanReport } from '../folder/report.js';
 import { favourMemory } from './memory-mode.js';
-import { formatBytes, Progress } from './progress.js';
+import { formatBytes } from '../units.js';
+import { Progress } from './progress.js';
 import { printable } from './errors.js';
 
 /** Exit code of a scan that finished but could not read some paths (they keep their records). */

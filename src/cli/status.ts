@@ -7,7 +7,7 @@ import { STATE_DIRECTORY } from '../folder/folder-root.js';
 import { INDEX_DIRECTORY } from '../folder/local-folder.js';
 import { KEEP_CHOICES, resolveConflict, type KeepChoice } from '../node/conflict-resolution.js';
 import { CliError, printable } from './errors.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../units.js';
 
 /** The canonical root of the mesh folder `dir` (default: the current directory), or a clear error. */
 export async function meshFolderRoot(dir: string | undefined): Promise<string> {

@@ -91,3 +91,8 @@ export class UnsafePathError extends ApplyError {
 export class ConflictCopyExistsError extends ApplyError {
   override name = 'ConflictCopyExistsError';
 }
+
+/** The folder's disk has too little room for a pull: nothing was written; it is pulled again later. */
+export class InsufficientSpaceError extends ApplyError {
+  override name = 'InsufficientSpaceError';
+}

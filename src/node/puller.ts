@@ -1,4 +1,5 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { hashFile } from '../folder/hasher.js';
 import { toAbsolute } from '../folder/paths.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
@@ -15,6 +16,7 @@ import {
   unlinkIfPresent,
   writeFully,
 } from './disk.js';
+import { ensureSpaceFor } from './disk-space.js';
 import { ContentMismatchError } from './errors.js';
 import type { LocalContentIndex, LocalFile } from './local-content.js';
 import type { RemoteRecord } from './remote-record.js';
@@ -64,6 +66,7 @@ export interface PullerComponents {
  * path, or the local file sharing the most blocks. Whatever the source, the temp file is fsynced
  * and hashed (SHA-256 blocks, as the scanner hashes) and must have the announced content hash and
  * size, else it is removed and ContentMismatchError names the peer. The target is never touched.
+ * Nothing is written unless the disk has room for the file and a reserve (disk-space.ts).
  */
 export class Puller {
   constructor(private readonly components: PullerComponents) {}
@@ -80,6 +83,7 @@ export class Puller {
       await this.verify(remote, temp);
       return { temp, source: 'empty', ...none };
     }
+    await ensureSpaceFor(dirname(tempAbsolute), remote.size, remote.path);
     const copied = await this.copyFromSameContent(remote, local, tempAbsolute);
     if (copied !== undefined) return { temp, source: 'copy', from: copied, ...none, reusedBytes: remote.size };
 
