@@ -1,0 +1,67 @@
+// kill -9 of the receiving `mesh join`, again and again at random moments of a large pull. After
+// each kill: no partial file under the real name, at most the pull's own temp files, and the node
+// starts again on the same store. In the end the file arrives intact and no temp file is left.
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { generateMeshKey } from '../src/node/keys.js';
+import { sleep, startJoin, tempFolder, treeOf, waitForSameTrees } from './join-helpers.js';
+import { createLan, netnsUnavailable } from './netns.js';
+
+const skip = await netnsUnavailable();
+const FILE_BYTES = 48 * 1024 * 1024;
+/** A's sending rate: the file takes about 4 s, so there is time to kill B part way, whatever the load. */
+const RATE_MBIT = 100;
+const KILLS = 4;
+/** Each kill comes once the temp file holds a random share of the file in this range (per mille). */
+const KILL_SHARE_PER_MILLE: readonly [number, number] = [20, 950];
+const PULL_STARTS_MS = 40_000;
+const CONVERGE_MS = 60_000;
+
+const isTemp = (name: string): boolean => name.startsWith('.mesh-tmp.');
+
+/** Bytes in the largest mesh temp file of `dir`, 0 if none. */
+async function tempBytes(dir: string): Promise<number> {
+  const names = (await readdir(dir)).filter(isTemp);
+  const sizes = await Promise.all(names.map((name) => stat(join(dir, name)).then((s) => s.size, () => 0)));
+  return Math.max(0, ...sizes);
+}
+
+test('kill -9 of a receiver at random moments of a large pull, again and again: never a partial file, and it arrives intact', { skip, timeout: 240_000 }, async (t) => {
+  const lan = await createLan(t, 2);
+  const key = generateMeshKey();
+  const [a, b] = await Promise.all([tempFolder(t, 'a'), tempFolder(t, 'b')]);
+  await writeFile(join(a, 'big.bin'), randomBytes(FILE_BYTES));
+  await lan.throttle(0, RATE_MBIT);
+  const nodeA = startJoin(t, lan, 0, a, key);
+  const expected = (await treeOf(a)).get('big.bin');
+
+  for (let kill = 1; kill <= KILLS; kill++) {
+    const nodeB = startJoin(t, lan, 1, b, key);
+    const share = randomInt(...KILL_SHARE_PER_MILLE) / 1000;
+    const deadline = Date.now() + PULL_STARTS_MS;
+    for (let bytes = 0; bytes < share * FILE_BYTES; bytes = await tempBytes(b)) {
+      if ((await readdir(b)).includes('big.bin')) break; // finished before this share: a kill after the pull
+      if (Date.now() > deadline || nodeB.child.exitCode !== null) throw new Error(`kill ${kill}: no pull under way (${bytes} bytes)\n${nodeB.describe()}`);
+      await sleep(randomInt(5, 40));
+    }
+    nodeB.child.kill('SIGKILL');
+    await nodeB.exit;
+    const names = await readdir(b);
+    const temps = names.filter(isTemp);
+    t.diagnostic(`kill ${kill} at ${(share * 100).toFixed(1)}%: ${names.filter((n) => n !== '.mesh').join(', ')}`);
+    // The pull's temp file and the partial it set aside as its basis, nothing more.
+    assert.ok(temps.length <= 2, `kill ${kill}: temp files pile up: ${temps.join(', ')}`);
+    if (names.includes('big.bin')) {
+      assert.equal((await treeOf(b)).get('big.bin'), expected, `kill ${kill}: a partial or wrong file sits under the real name`);
+    }
+  }
+
+  const lastB = startJoin(t, lan, 1, b, key);
+  const tree = await waitForSameTrees([a, b], CONVERGE_MS, (tr) => tr.has('big.bin'), [nodeA, lastB]);
+  assert.equal(tree.get('big.bin'), expected);
+  assert.deepEqual((await readdir(b)).filter(isTemp), [], 'temp files left behind');
+  assert.doesNotMatch(lastB.stdout, /conflict/, 'the restarts made a conflict copy');
+});
