@@ -2,11 +2,12 @@
 // ({A} | {B, C}): each side goes on syncing within itself, one file is edited on both sides, and
 // when the partition heals every node reconnects within seconds and all three end with the same
 // tree: both sides' new files, the same winner of the concurrent edit, the same conflict copy.
+// The same with five nodes split 2 | 3, a delete on one side as well.
 // Two nodes dialling each other by address (no mDNS), one unplugged from the switch for a while:
 // plugged back, it reconnects and catches up within seconds, not after a grown redial backoff.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { utimes, writeFile } from 'node:fs/promises';
+import { unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateMeshKey } from '../src/node/keys.js';
@@ -99,6 +100,46 @@ test('a partition of three live nodes heals: both sides converge, one winner and
   // A reconnects to both (the old connections were closed by their pings). The trees may converge
   // before the second reconnection, through the peer that relays the other's records.
   for (const peer of [nodeB, nodeC]) await waitForCount(nodeA, `peer connected: ${peer.peerId!}`, 2, AFTER_HEAL_MS);
+});
+
+test('five nodes split 2 | 3 with edits, new files and a delete on both sides: after the heal all five agree', { skip, timeout: 150_000 }, async (t) => {
+  const lan = await createLan(t, 5);
+  const key = generateMeshKey();
+  const dirs = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => tempFolder(t, name)));
+  const [a, b, c, d, e] = dirs;
+  await writeFile(join(a, 'shared.txt'), 'the original\n');
+  await writeFile(join(a, 'doomed.txt'), 'deleted on the right side\n');
+  const nodes = dirs.map((dir, i) => startJoin(t, lan, i, dir, key));
+  await waitForSameTrees(dirs, FIRST_SYNC_MS * 2, (tree) => tree.has('shared.txt') && tree.has('doomed.txt'), nodes);
+  for (const node of nodes) await waitForCount(node, 'peer connected', nodes.length - 1, FIRST_SYNC_MS);
+
+  const left = [0, 1];
+  const right = [2, 3, 4];
+  for (const x of left) for (const y of right) await lan.partition(x, y);
+  await writeFile(join(a, 'left.txt'), 'made on the left\n');
+  await edit(b, 'shared.txt', 'edited on the left\n', '2031-01-01T00:00:00Z');
+  await writeFile(join(e, 'right.txt'), 'made on the right\n');
+  await edit(c, 'shared.txt', 'edited on the right\n', '2030-01-01T00:00:00Z');
+  await unlink(join(d, 'doomed.txt'));
+  await waitForSameTrees([a, b], FIRST_SYNC_MS, (tree) => tree.has('left.txt') && tree.get('shared.txt') === hash('edited on the left\n'), nodes);
+  await waitForSameTrees([c, d, e], FIRST_SYNC_MS, (tree) => tree.has('right.txt') && !tree.has('doomed.txt'), nodes);
+  for (const x of left) for (const y of right) await waitForCount(nodes[x], `peer disconnected: ${nodes[y].peerId!}`, 1, NOTICE_MS);
+
+  for (const x of left) for (const y of right) await lan.heal(x, y);
+  const healed = Date.now();
+  const tree = await waitForSameTrees(
+    dirs,
+    AFTER_HEAL_MS * 2,
+    (tr) => tr.has('left.txt') && tr.has('right.txt') && !tr.has('doomed.txt') && [...tr.keys()].some((p) => p.startsWith('shared.sync-conflict-')),
+    nodes,
+  );
+  t.diagnostic(`five nodes converged ${Date.now() - healed} ms after the heal`);
+  const copies = [...tree.keys()].filter((p) => p.startsWith('shared.sync-conflict-'));
+  assert.equal(copies.length, 1, `one conflict copy expected: ${copies.join(', ')}`);
+  assert.equal(tree.get('shared.txt'), hash('edited on the left\n'));
+  assert.equal(tree.get(copies[0]), hash('edited on the right\n'));
+  assert.equal(tree.get('left.txt'), hash('made on the left\n'));
+  assert.equal(tree.get('right.txt'), hash('made on the right\n'));
 });
 
 test('a node unplugged for a while reconnects to its --peer within seconds of being plugged back', { skip, timeout: 90_000 }, async (t) => {
