@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import {
   applyDelta,
@@ -79,4 +81,17 @@ export async function roundTrip(
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** The user the permission tests run mesh as, when they run as root: nobody / nogroup. */
+export const UNPRIVILEGED = 65534;
+
+/**
+ * Whether node can run as UNPRIVILEGED and read this repository. Root reads everything, so a
+ * permission test is only real as another user; a checkout under a private folder rules it out.
+ */
+export function canRunUnprivileged(): boolean {
+  const probe = `require('fs').accessSync(${JSON.stringify(fileURLToPath(new URL('../node_modules/tsx/package.json', import.meta.url)))})`;
+  const result = spawnSync(process.execPath, ['-e', probe], { uid: UNPRIVILEGED, gid: UNPRIVILEGED, cwd: tmpdir() });
+  return result.error === undefined && result.status === 0;
 }

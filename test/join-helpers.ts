@@ -56,6 +56,8 @@ export interface JoinOptions {
   cli?: readonly string[];
   /** Environment variables beyond this process's own (e.g. NODE_OPTIONS for a profile). */
   env?: NodeJS.ProcessEnv;
+  /** Runs the node as this user and group id (setpriv), e.g. for permissions root would bypass. */
+  uid?: number;
 }
 
 /** Starts `mesh join <dir> ...args` on a LAN host, the key in MESH_KEY; stopped when the test ends. */
@@ -71,7 +73,9 @@ export function startJoin(
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   if (key === undefined) delete env.MESH_KEY;
   else env.MESH_KEY = key;
-  const child = lan.spawn(host, process.execPath, [...(options.cli ?? SOURCE_CLI), 'join', dir, ...args], { stdio: 'pipe', env });
+  const command = [process.execPath, ...(options.cli ?? SOURCE_CLI), 'join', dir, ...args];
+  if (options.uid !== undefined) command.unshift('setpriv', `--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups');
+  const child = lan.spawn(host, command[0], command.slice(1), { stdio: 'pipe', env });
   const node = new JoinProcess(child);
   t.after(() => node.stop());
   return node;

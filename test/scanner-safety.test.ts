@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { chown, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,17 +18,9 @@ import {
 } from '../src/folder/index.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { errnoError, faultyFs, livePaths, put, recordOf, recordsOf, testFolder } from './folder-helpers.js';
-import { tempDir } from './helpers.js';
+import { canRunUnprivileged, tempDir, UNPRIVILEGED } from './helpers.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const UNPRIVILEGED = 65534; // nobody / nogroup
-
-/** Whether node can run as UNPRIVILEGED and read this repository (root reads everything, so that is the only real test). */
-function canRunUnprivileged(): boolean {
-  const probe = `require('fs').accessSync(${JSON.stringify(join(REPO, 'node_modules/tsx/package.json'))})`;
-  const result = spawnSync(process.execPath, ['-e', probe], { uid: UNPRIVILEGED, gid: UNPRIVILEGED, cwd: tmpdir() });
-  return result.error === undefined && result.status === 0;
-}
 
 /** The store as a comparable snapshot: path -> sequence, deleted. */
 async function snapshot(store: MemoryStore): Promise<string[]> {
