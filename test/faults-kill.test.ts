@@ -1,6 +1,7 @@
 // kill -9 of the receiving `mesh join`, again and again at random moments of a large pull. After
 // each kill: no partial file under the real name, at most the pull's own temp files, and the node
 // starts again on the same store. In the end the file arrives intact and no temp file is left.
+// And a kill at the worst moment of a pull, between the rename into place and the record's commit.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readdir, stat, writeFile } from 'node:fs/promises';
@@ -19,6 +20,10 @@ const KILLS = 4;
 const KILL_SHARE_PER_MILLE: readonly [number, number] = [20, 950];
 const PULL_STARTS_MS = 40_000;
 const CONVERGE_MS = 60_000;
+/** The file of the crash-point test: large enough that downloading it again would show on the wire. */
+const EDITED_BYTES = 4 * 1024 * 1024;
+/** After the restart, time for B's rescan and announcement and A's answer. */
+const SETTLE_AFTER_RESTART_MS = 3000;
 
 const isTemp = (name: string): boolean => name.startsWith('.mesh-tmp.');
 
@@ -64,4 +69,36 @@ test('kill -9 of a receiver at random moments of a large pull, again and again: 
   assert.equal(tree.get('big.bin'), expected);
   assert.deepEqual((await readdir(b)).filter(isTemp), [], 'temp files left behind');
   assert.doesNotMatch(lastB.stdout, /conflict/, 'the restarts made a conflict copy');
+});
+
+test('kill -9 between placing a pulled file and recording it: the restart keeps it, re-downloads nothing, makes no conflict', { skip, timeout: 120_000 }, async (t) => {
+  const lan = await createLan(t, 2);
+  const key = generateMeshKey();
+  const [a, b] = await Promise.all([tempFolder(t, 'a'), tempFolder(t, 'b')]);
+  await writeFile(join(a, 'doc.bin'), randomBytes(EDITED_BYTES));
+  const nodeA = startJoin(t, lan, 0, a, key);
+  const firstB = startJoin(t, lan, 1, b, key);
+  await waitForSameTrees([a, b], CONVERGE_MS, (tree) => tree.has('doc.bin'), [nodeA, firstB]);
+  await firstB.stop();
+
+  const crashingB = startJoin(t, lan, 1, b, key, [], { env: { MESH_TEST_CRASH_AT: 'placed-before-commit' } });
+  await crashingB.waitForOutput(/scanned the folder/, CONVERGE_MS);
+  const edited = randomBytes(EDITED_BYTES);
+  await writeFile(join(a, 'doc.bin'), edited);
+  await crashingB.exit;
+  assert.equal(crashingB.child.signalCode, 'SIGKILL', crashingB.describe());
+  const placed = await treeOf(b);
+  assert.equal(placed.get('doc.bin'), (await treeOf(a)).get('doc.bin'), 'the crash point was not after the rename');
+
+  const before = await lan.bytes(1);
+  const lastB = startJoin(t, lan, 1, b, key);
+  await lastB.waitForOutput(/peer connected/, CONVERGE_MS);
+  // Settled: B's rescan found the placed file, and both agree it is A's version.
+  await sleep(SETTLE_AFTER_RESTART_MS);
+  const tree = await waitForSameTrees([a, b], CONVERGE_MS, undefined, [nodeA, lastB]);
+  assert.deepEqual([...tree.keys()].filter((p) => p.includes('sync-conflict')), [], 'the restart made a conflict copy');
+  assert.equal(tree.get('doc.bin'), placed.get('doc.bin'));
+  const received = (await lan.bytes(1)).rx - before.rx;
+  assert.ok(received < EDITED_BYTES / 4, `B received ${received} bytes after the restart: the file was downloaded again`);
+  assert.doesNotMatch(lastB.stdout, /pulled doc\.bin/, 'the restart pulled the file again');
 });

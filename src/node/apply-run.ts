@@ -12,6 +12,7 @@ import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { EMPTY_VECTOR, merge, type VersionVector } from '../store/version-vector.js';
 import { ApplyReportBuilder, type AppliedPath, type ApplyReport, type PullSummary, type SkipReason } from './apply-report.js';
 import { conflictName } from './conflict-name.js';
+import { crashPoint } from './crash-point.js';
 import {
   diskMatches,
   ensureRealParents,
@@ -278,6 +279,7 @@ export class ApplyRun {
       if (conflictCopy === undefined && stats?.isDirectory() === true && !(await removeEmptyFolder(absolute))) return skipped('kept-folder');
       await rename(temp, absolute);
       await syncDirectory(dirname(absolute));
+      crashPoint('placed-before-commit');
       const after = await lstat(absolute, { bigint: true });
       await this.commit(contentChange(remote, after, version));
       return { applied: { ...applied, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
