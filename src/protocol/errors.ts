@@ -11,7 +11,8 @@ export class MeshProtocolError extends Error {
 
 /**
  * The peer broke the protocol: a malformed or oversized message, an invalid record, a hostile
- * path, a stream that ended in the middle of a message. Its `peerMisbehaved` is always true: the
+ * path. (A stream that ends in the middle of a message is a StreamEndedError: a peer that stops or
+ * loses its connection does that too.) Its `peerMisbehaved` is always true: the
  * caller may penalise the peer. The message starts with "peer misbehaved".
  */
 export class ProtocolError extends MeshProtocolError {

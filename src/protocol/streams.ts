@@ -240,15 +240,16 @@ export class StreamReader {
   }
 
   /**
-   * Exactly `length` bytes (the caller has bounded it), as one array; ProtocolError if the stream
-   * ends first. Memory grows with the bytes that arrive, never with the length asked for.
+   * Exactly `length` bytes (the caller has bounded it), as one array; StreamEndedError if the stream
+   * ends first (a peer that stops or loses its connection mid-message did nothing wrong). Memory
+   * grows with the bytes that arrive, never with the length asked for.
    */
   async exactly(length: number, what: string): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     let got = 0;
     while (got < length) {
       const part = await this.next(length - got);
-      if (part === undefined) throw new ProtocolError(`stream ended after ${got} of the ${length} bytes of ${what}`);
+      if (part === undefined) throw new StreamEndedError(`stream ended after ${got} of the ${length} bytes of ${what}`);
       parts.push(part);
       got += part.length;
     }
@@ -373,8 +374,8 @@ const MAX_LENGTH_BYTES = 5;
 
 /**
  * The next length-prefixed message (varint length, then that many bytes), at most `maxLength`
- * bytes; undefined if the stream ends cleanly before it. Anything else (a length over the limit,
- * an over-long or non-minimal varint, a truncated message) is a ProtocolError.
+ * bytes; undefined if the stream ends cleanly before it, StreamEndedError if it ends inside it. A
+ * length over the limit or an over-long or non-minimal varint is a ProtocolError.
  */
 export async function readMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array | undefined> {
   let length = 0;
@@ -383,7 +384,7 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
     const byte = await reader.byte();
     if (byte === undefined) {
       if (i === 0) return undefined;
-      throw new ProtocolError(`stream ended inside the length of ${what}`);
+      throw new StreamEndedError(`stream ended inside the length of ${what}`);
     }
     length += (byte & 0x7f) * scale;
     if (length > maxLength) throw new ProtocolError(`${what} longer than ${maxLength} bytes`);
@@ -397,10 +398,10 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
   return length === 0 ? new Uint8Array(0) : reader.exactly(length, what);
 }
 
-/** As readMessage, but the stream ending instead is a ProtocolError too. */
+/** As readMessage, but the stream ending instead is a StreamEndedError. */
 export async function expectMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array> {
   const message = await readMessage(reader, maxLength, what);
-  if (message === undefined) throw new ProtocolError(`stream ended before ${what}`);
+  if (message === undefined) throw new StreamEndedError(`stream ended before ${what}`);
   return message;
 }
 
