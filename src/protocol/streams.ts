@@ -372,11 +372,11 @@ export class StreamWriter {
 const MAX_LENGTH_BYTES = 5;
 
 /**
- * The next length-prefixed message (varint length, then that many bytes), at most `maxLength`
- * bytes; undefined if the stream ends cleanly before it. Anything else (a length over the limit,
- * an over-long or non-minimal varint, a truncated message) is a ProtocolError.
+ * The length of the next length-prefixed message (a varint), at most `maxLength`; undefined if the
+ * stream ends cleanly before it. An over-long or non-minimal varint, a length over the limit or a
+ * stream that ends inside the varint is a ProtocolError.
  */
-export async function readMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array | undefined> {
+async function readLength(reader: StreamReader, maxLength: number, what: string): Promise<number | undefined> {
   let length = 0;
   let scale = 1;
   for (let i = 0; ; i++) {
@@ -389,11 +389,21 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
     if (length > maxLength) throw new ProtocolError(`${what} longer than ${maxLength} bytes`);
     if ((byte & 0x80) === 0) {
       if (byte === 0 && i > 0) throw new ProtocolError(`length of ${what} has a redundant zero byte`);
-      break;
+      return length;
     }
     if (i + 1 >= MAX_LENGTH_BYTES) throw new ProtocolError(`length of ${what} is longer than ${MAX_LENGTH_BYTES} bytes`);
     scale *= 128;
   }
+}
+
+/**
+ * The next length-prefixed message (varint length, then that many bytes), at most `maxLength`
+ * bytes; undefined if the stream ends cleanly before it. Anything else (a length over the limit,
+ * an over-long or non-minimal varint, a truncated message) is a ProtocolError.
+ */
+export async function readMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array | undefined> {
+  const length = await readLength(reader, maxLength, what);
+  if (length === undefined) return undefined;
   return length === 0 ? new Uint8Array(0) : reader.exactly(length, what);
 }
 
@@ -533,20 +543,31 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
     if (total > maxBytes) throw new ProtocolError(`${what} is longer than ${maxBytes} bytes`);
   };
   for (;;) {
-    const message = await expectMessage(reader, MAX_CHUNK_PAYLOAD_BYTES + 1, `a chunk of ${what}`);
-    if (stats !== undefined) stats.wireBytes += message.length + encodeVarint(message.length).length;
-    if (message.length === 0) return;
-    const payload = message.subarray(1);
-    switch (message[0]) {
+    const chunk = `a chunk of ${what}`;
+    const length = await readLength(reader, MAX_CHUNK_PAYLOAD_BYTES + 1, chunk);
+    if (length === undefined) throw new ProtocolError(`stream ended before ${chunk}`);
+    if (stats !== undefined) stats.wireBytes += length + encodeVarint(length).length;
+    if (length === 0) return;
+    const flag = await reader.byte();
+    if (flag === undefined) throw new ProtocolError(`stream ended after 0 of the ${length} bytes of ${chunk}`);
+    const payloadLength = length - 1;
+    switch (flag) {
       case CHUNK_RAW:
-        count(payload.length);
+        count(payloadLength);
         if (stats !== undefined) {
           stats.rawChunks++;
-          stats.payloadBytes += payload.length;
+          stats.payloadBytes += payloadLength;
         }
-        if (payload.length > 0) yield payload;
+        // As the pieces arrive (views of the received buffers): no copy of the whole chunk.
+        for (let left = payloadLength; left > 0; ) {
+          const piece = await reader.next(left);
+          if (piece === undefined) throw new ProtocolError(`stream ended after ${length - left} of the ${length} bytes of ${chunk}`);
+          left -= piece.length;
+          yield piece;
+        }
         break;
       case CHUNK_BROTLI: {
+        const payload = await reader.exactly(payloadLength, chunk);
         let inflated: Buffer;
         try {
           inflated = await decompress(payload, { maxOutputLength: MAX_CHUNK_PAYLOAD_BYTES });
@@ -562,10 +583,10 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
         break;
       }
       case CHUNK_KEEP_ALIVE:
-        if (payload.length > 0) throw new ProtocolError(`keep-alive chunk of ${what} with a payload`);
+        if (payloadLength > 0) throw new ProtocolError(`keep-alive chunk of ${what} with a payload`);
         break;
       default:
-        throw new ProtocolError(`chunk of ${what} with unknown flag ${message[0]}`);
+        throw new ProtocolError(`chunk of ${what} with unknown flag ${flag}`);
     }
   }
 }
