@@ -1,5 +1,5 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
-import { BlockHasher, hashFile, type FileHashes } from '../folder/hasher.js';
+import { hashFile, type FileHashes } from '../folder/hasher.js';
 import { toAbsolute } from '../folder/paths.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
 import type { FileRecord } from '../store/types.js';
@@ -13,9 +13,9 @@ import {
   removePlanted,
   tempPathOf,
   unlinkIfPresent,
-  writeFully,
 } from './disk.js';
 import { ContentMismatchError } from './errors.js';
+import { GatheredWriter } from './gathered-writer.js';
 import type { LocalContentIndex, LocalFile } from './local-content.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -210,27 +210,23 @@ export class Puller {
   /**
    * Writes the rebuilt bytes to the temp file: whatever is at its name is removed first (never
    * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. Returns the
-   * hashes of the bytes written, in order from offset 0: each chunk is hashed while the thread pool
-   * writes it (the same buffer, which nobody changes), so the file is not read back to verify it.
-   * A failure part way leaves what was written: the next attempt's basis.
+   * hashes of the bytes written, in order from offset 0 (GatheredWriter hashes each buffer as it
+   * writes it), so the file is not read back to verify it. A failure part way leaves what was
+   * written: the next attempt's basis.
    */
   private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>, expectedSize: number): Promise<FileHashes> {
     await removePlanted(tempAbsolute);
     const handle = await createExclusive(tempAbsolute);
-    const hasher = new BlockHasher(expectedSize);
-    let position = 0;
+    const writer = new GatheredWriter(handle, expectedSize);
     try {
-      for await (const chunk of chunks) {
-        const writing = writeFully(handle, chunk, position);
-        hasher.update(chunk);
-        await writing;
-        position += chunk.length;
-      }
+      for await (const chunk of chunks) await writer.write(chunk);
+      const hashes = await writer.finish();
       await handle.sync();
-      return hasher.digest();
+      return hashes;
     } catch (error) {
+      await writer.settle();
       // Nothing written (the peer refused, the connection failed at once): no basis worth keeping.
-      if (position === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
+      if (writer.written === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
       throw error;
     } finally {
       await handle.close().catch(() => undefined);

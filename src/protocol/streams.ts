@@ -5,6 +5,7 @@ import {
   BROTLI_QUALITY,
   CHUNK_PAYLOAD_BYTES,
   INCOMPRESSIBLE_SKIP_CHUNKS,
+  MAX_INCOMPRESSIBLE_SKIP_CHUNKS,
   MAX_CHUNK_PAYLOAD_BYTES,
   MIN_COMPRESSION_SAVING,
   READ_HIGH_WATER,
@@ -470,12 +471,14 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OU
  * Sends `source` as chunks, then the end marker. The source must hand out buffers it will not
  * reuse (the stream holds them until sent); encodeSignature and encodeDelta do. With `compress`,
  * a chunk goes out brotli-compressed (quality 1) when that saves at least 10%; after one that did
- * not, the next INCOMPRESSIBLE_SKIP_CHUNKS go raw untried, so incompressible data costs little CPU.
+ * not, the next INCOMPRESSIBLE_SKIP_CHUNKS go raw untried, twice as many after each further failure
+ * (up to MAX_INCOMPRESSIBLE_SKIP_CHUNKS), so incompressible data costs little CPU.
  */
 export async function writeChunks(writer: StreamWriter, source: AsyncIterable<Uint8Array>, options: WriteChunksOptions = {}): Promise<void> {
   const stats = options.stats ?? newChunkStats();
   const iterator = pieces(source)[Symbol.asyncIterator]();
   let skip = 0;
+  let nextSkip = INCOMPRESSIBLE_SKIP_CHUNKS;
   let finished = false;
   let pending: Promise<IteratorResult<Uint8Array>> | undefined;
   const send = async (flag: number, payload: Uint8Array) => {
@@ -501,10 +504,12 @@ export async function writeChunks(writer: StreamWriter, source: AsyncIterable<Ui
         });
         if (packed.length <= piece.length * (1 - MIN_COMPRESSION_SAVING)) {
           stats.compressedChunks++;
+          nextSkip = INCOMPRESSIBLE_SKIP_CHUNKS;
           await send(CHUNK_BROTLI, packed);
           continue;
         }
-        skip = INCOMPRESSIBLE_SKIP_CHUNKS;
+        skip = nextSkip;
+        nextSkip = Math.min(2 * nextSkip, MAX_INCOMPRESSIBLE_SKIP_CHUNKS);
       } else if (skip > 0) {
         skip--;
       }
