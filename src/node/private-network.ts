@@ -55,7 +55,7 @@ class ProtectedConnection extends AbstractMultiaddrConnection {
     });
     inner.addEventListener('drain', () => this.onMuxerDrain());
     inner.addEventListener('close', (event) => {
-      if (event.error == null) this.onTransportClosed();
+      if (event.error === undefined) this.onTransportClosed();
       else if (event.local) this.abort(event.error);
       else this.onRemoteReset();
     });
