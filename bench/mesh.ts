@@ -8,6 +8,7 @@
  *   MESH_BENCH_MIB=32 npx tsx bench/mesh.ts  quick run
  *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the two nodes (a profile)
  *   MESH_BENCH_VERBOSE=1 ...                 the nodes run with -v
+ *   MESH_BENCH_LARGE_ONLY=1 ...              only the large file and its 1% edit (no report, no JSON): for profiling
  *
  * The nodes' logs go to bench-out/mesh-a.log and mesh-b.log. Exit code: 0 every target met, 2 a
  * target missed, 1 the benchmark could not run or B ended with the wrong content.
@@ -84,6 +85,8 @@ interface Config {
   /** Node arguments of the two nodes, before the script (--cpu-prof is refused in NODE_OPTIONS). */
   nodeArgs: string[];
   verbose: boolean;
+  /** Stop after the large file and its edit (their costs printed, nothing written). */
+  largeOnly: boolean;
 }
 
 function readConfig(): Config {
@@ -96,7 +99,7 @@ function readConfig(): Config {
     }
   }
   const nodeArgs = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1' };
+  return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1', largeOnly: process.env.MESH_BENCH_LARGE_ONLY === '1' };
 }
 
 function checkBuilt(): void {
@@ -562,6 +565,11 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
   const latency = await benchLatency(mesh);
   const large = await benchLargeFile(mesh, config.fileBytes);
   const edit = await benchEdit(mesh, config.fileBytes);
+  if (config.largeOnly) {
+    console.log(costRow('new large file', large));
+    console.log(costRow('1% edit', edit));
+    return problems.length > 0 ? 1 : 0;
+  }
   const small = await benchSmallFiles(mesh);
   const renamed = await benchRename(mesh, config.fileBytes);
   const results: Results = { latency, large, edit, small, rename: renamed, memory: { a: memoryOf(mesh.a), b: memoryOf(mesh.b) } };

@@ -22,8 +22,8 @@ import { yamux } from '@libp2p/yamux';
 import { CODE_P2P, CODE_TCP, multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { InvalidListenAddressError, InvalidPeerAddressError, NodeError } from './errors.js';
-import { meshServiceTag, swarmKeyOf } from './keys.js';
-import { meshPreSharedKey } from './private-network.js';
+import { meshServiceTag } from './keys.js';
+import { meshPrivateNetwork } from './private-network.js';
 import { Redialer } from './redialer.js';
 
 /** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
@@ -535,7 +535,7 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
-    connectionProtector: meshPreSharedKey({ psk: swarmKeyOf(init.meshKey) }),
+    connectionProtector: meshPrivateNetwork({ key: init.meshKey }),
     peerDiscovery: init.mdns === false ? [] : [discovery],
     connectionMonitor: { pingInterval: timing.pingIntervalMs, pingTimeout: { minTimeout: timing.pingTimeoutMs, maxTimeout: PING_TIMEOUT_MAX_MS } },
     services: { identify: identify() },

@@ -1,91 +1,107 @@
-import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface';
-import { preSharedKey, type ProtectorInit } from '@libp2p/pnet';
+import { randomBytes } from 'node:crypto';
+import type { AbortOptions, ConnectionProtector, MessageStream, MultiaddrConnection } from '@libp2p/interface';
+import { AbstractMultiaddrConnection, byteStream } from '@libp2p/utils';
+import type { Uint8ArrayList } from 'uint8arraylist';
+import { XSalsa20, XSALSA20_KEY_BYTES, XSALSA20_NONCE_BYTES } from './xsalsa20.js';
 
 /**
- * @libp2p/pnet (3.0.27) with its ciphers kept inside their memory. Its xsalsa20 package runs in one
- * WebAssembly memory shared by every cipher of the process (10 pages, at most 1000 = 64 MB), and
- * each cipher keeps its own view of that memory. An update longer than the memory grows it, which
- * leaves every other cipher's view stale; a stale view reads as empty, so that cipher's next
- * update grows the memory again, staling the others in turn. After one large write, every change
- * of direction on any connection grew the memory by 64 KiB or more, and after about a thousand the
- * node crashed (`WebAssembly.Memory.grow(): Maximum memory size exceeded`, uncaught, in a socket's
- * data handler). Fixed upstream by js-libp2p#3585 (not in a release we can install yet); until
- * then, updates go to the cipher in pieces that always fit the memory as it starts, so it never
- * grows, and the ciphers are finalized when the connection closes (pnet never did: each
- * connection kept two 64-byte slots of that memory for good).
+ * The mesh key as a libp2p private network: the pre-shared key protocol of @libp2p/pnet
+ * (/key/swarm/psk/1.0.0/), the same bytes on the wire, so a mesh node and a node running stock
+ * pnet with the same key interoperate (test/network-pnet.test.ts). Each side sends a random
+ * 24-byte nonce, then everything it sends is XORed with XSalsa20(key, its nonce), and everything it
+ * receives with XSalsa20(key, the peer's nonce). Our own because pnet's cipher, the xsalsa20
+ * package, was the largest single cost of a large transfer (386 MB/s per CPU-second here, applied
+ * to every byte noise has already encrypted); xsalsa20.ts is about 4x faster. It also shared one
+ * WebAssembly memory across the process that could only grow, which crashed a node after enough
+ * turns of direction on a connection (test/network-pnet.test.ts keeps that case).
  */
 
-/** Bytes given to the cipher at once: far inside its initial 640 KiB, with room for thousands of slots. */
-export const CIPHER_PIECE_BYTES = 64 * 1024;
+/** How long the nonce exchange may take when libp2p gives no signal of its own (pnet's default is 1 s). */
+export const PRIVATE_NETWORK_HANDSHAKE_TIMEOUT_MS = 5_000;
 
-/** What pnet's ciphers are (the xsalsa20 package's XSalsa20). */
-interface StreamCipher {
-  update(input: Uint8Array, output?: Uint8Array): Uint8Array;
-  finalize(): void;
+export interface MeshPrivateNetworkInit {
+  /** The mesh key: the 32 bytes pnet reads from its swarm key file. */
+  key: Uint8Array;
 }
 
-/** The fields of pnet's BoxMessageStream that hold its ciphers (private in its types). */
-interface BoxFields {
-  inboundXor?: StreamCipher;
-  outboundXor?: StreamCipher;
+interface ProtectedConnectionInit {
+  inner: MessageStream;
+  remoteAddr: MultiaddrConnection['remoteAddr'];
+  key: Uint8Array;
+  localNonce: Uint8Array;
+  remoteNonce: Uint8Array;
 }
 
-function isCipher(value: unknown): value is StreamCipher {
-  const cipher = value as Partial<StreamCipher> | undefined;
-  return typeof cipher?.update === 'function' && typeof cipher.finalize === 'function';
-}
+/** A connection whose bytes are XORed with the two keystreams on their way out and in. */
+class ProtectedConnection extends AbstractMultiaddrConnection {
+  private readonly inner: MessageStream;
+  private readonly inbound: XSalsa20;
+  private readonly outbound: XSalsa20;
 
-/** A cipher that is given at most CIPHER_PIECE_BYTES at a time (a stream cipher: the pieces join up) and may be finalized once. */
-export function boundedCipher(cipher: StreamCipher): StreamCipher {
-  let finalized = false;
-  return {
-    update(input, output = new Uint8Array(input.length)) {
-      // After close the bytes go nowhere; a finalized xsalsa20 would throw in a socket handler.
-      if (finalized) return output;
-      for (let at = 0; at < input.length; at += CIPHER_PIECE_BYTES) {
-        const end = Math.min(at + CIPHER_PIECE_BYTES, input.length);
-        cipher.update(input.subarray(at, end), output.subarray(at, end));
+  constructor(init: ProtectedConnectionInit) {
+    const { inner } = init;
+    super({ log: inner.log.newScope('pnet'), remoteAddr: init.remoteAddr, direction: inner.direction });
+    this.inner = inner;
+    this.inbound = new XSalsa20(init.remoteNonce, init.key);
+    this.outbound = new XSalsa20(init.localNonce, init.key);
+    // Received buffers are the socket's own, read by nobody else: decrypted where they are, so a
+    // large transfer allocates nothing here.
+    inner.addEventListener('message', ({ data }) => {
+      if (data instanceof Uint8Array) {
+        this.onData(this.inbound.update(data, data));
+        return;
       }
-      return output;
-    },
-    finalize() {
-      if (finalized) return;
-      finalized = true;
-      cipher.finalize();
-    },
-  };
-}
-
-/** Swaps a protected connection's ciphers for bounded ones; throws if pnet no longer has them where 3.0.27 does. */
-function boundCiphers(connection: MessageStream): void {
-  const box = connection as unknown as BoxFields;
-  const { inboundXor, outboundXor } = box;
-  if (!isCipher(inboundXor) || !isCipher(outboundXor)) {
-    throw new Error('@libp2p/pnet changed: its connection has no inboundXor/outboundXor ciphers; check whether private-network.ts is still needed');
+      for (const buffer of data) this.onData(this.inbound.update(buffer, buffer));
+    });
+    inner.addEventListener('drain', () => this.onMuxerDrain());
+    inner.addEventListener('close', (event) => {
+      if (event.error === undefined) this.onTransportClosed();
+      else if (event.local) this.abort(event.error);
+      else this.onRemoteReset();
+    });
   }
-  box.inboundXor = boundedCipher(inboundXor);
-  box.outboundXor = boundedCipher(outboundXor);
-  connection.addEventListener(
-    'close',
-    () => {
-      box.inboundXor?.finalize();
-      box.outboundXor?.finalize();
-    },
-    { once: true },
-  );
+
+  sendData(data: Uint8ArrayList): { sentBytes: number; canSendMore: boolean } {
+    // Sent buffers may still belong to noise or yamux: encrypted into one new buffer.
+    const out = new Uint8Array(data.byteLength);
+    let at = 0;
+    for (const buffer of data) {
+      this.outbound.update(buffer, out.subarray(at, at + buffer.byteLength));
+      at += buffer.byteLength;
+    }
+    return { sentBytes: out.byteLength, canSendMore: this.inner.send(out) };
+  }
+
+  sendReset(error: Error): void {
+    this.inner.abort(error);
+  }
+
+  sendPause(): void {
+    this.inner.pause();
+  }
+
+  sendResume(): void {
+    this.inner.resume();
+  }
+
+  async sendClose(options?: AbortOptions): Promise<void> {
+    await this.inner.close(options);
+  }
 }
 
-/** libp2p's `connectionProtector`: pnet's pre-shared key protocol (same bytes on the wire), with bounded ciphers. */
-export function meshPreSharedKey(init: ProtectorInit): () => ConnectionProtector {
-  const create = preSharedKey(init);
-  return () => {
-    const protector = create();
-    return {
-      async protect(connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
-        const protectedConnection = await protector.protect(connection, options);
-        boundCiphers(protectedConnection);
-        return protectedConnection;
-      },
-    };
-  };
+/** libp2p's `connectionProtector` for a mesh: pnet's protocol with the mesh key. */
+export function meshPrivateNetwork(init: MeshPrivateNetworkInit): () => ConnectionProtector {
+  if (init.key.length !== XSALSA20_KEY_BYTES) throw new RangeError(`a private network key has ${XSALSA20_KEY_BYTES} bytes, not ${init.key.length}`);
+  const key = Uint8Array.from(init.key);
+  return () => ({
+    async protect(connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
+      const signal = options?.signal ?? AbortSignal.timeout(PRIVATE_NETWORK_HANDSHAKE_TIMEOUT_MS);
+      const localNonce = randomBytes(XSALSA20_NONCE_BYTES);
+      const bytes = byteStream(connection);
+      const [remoteNonce] = await Promise.all([bytes.read({ bytes: XSALSA20_NONCE_BYTES, signal }), bytes.write(localNonce, { signal })]);
+      const inner = bytes.unwrap();
+      const { remoteAddr } = connection as MultiaddrConnection;
+      return new ProtectedConnection({ inner, remoteAddr, key, localNonce, remoteNonce: remoteNonce.subarray() });
+    },
+  });
 }

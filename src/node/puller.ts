@@ -1,6 +1,6 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { hashFile } from '../folder/hasher.js';
+import { hashFile, type FileHashes } from '../folder/hasher.js';
 import { toAbsolute } from '../folder/paths.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
 import type { FileRecord } from '../store/types.js';
@@ -14,10 +14,10 @@ import {
   removePlanted,
   tempPathOf,
   unlinkIfPresent,
-  writeFully,
 } from './disk.js';
 import { ensureSpaceFor } from './disk-space.js';
 import { ContentMismatchError } from './errors.js';
+import { GatheredWriter } from './gathered-writer.js';
 import type { LocalContentIndex, LocalFile } from './local-content.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -79,8 +79,7 @@ export class Puller {
     const none = { attempts: [], literalBytes: 0, reusedBytes: 0 };
 
     if (remote.size === 0) {
-      await this.writeTemp(tempAbsolute, emptyChunks());
-      await this.verify(remote, temp);
+      await this.verify(remote, await this.writeTemp(tempAbsolute, emptyChunks(), remote.size));
       return { temp, source: 'empty', ...none };
     }
     await ensureSpaceFor(dirname(tempAbsolute), remote.size, remote.path);
@@ -89,11 +88,14 @@ export class Puller {
 
     const basis = await this.chooseBasis(remote, local, temp);
     let result;
+    let written: FileHashes | undefined;
     try {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
         exchange: (signature, attempt) => this.components.exchange(remote, signature, attempt),
-        write: (chunks) => this.writeTemp(tempAbsolute, chunks),
+        write: async (chunks) => {
+          written = await this.writeTemp(tempAbsolute, chunks, remote.size);
+        },
       });
     } catch (error) {
       // A delta the peer got wrong leaves nothing worth keeping; an interruption (a network error)
@@ -101,7 +103,8 @@ export class Puller {
       if (error instanceof DeltaError && !(error instanceof BasisMismatchError)) await this.discard(remote);
       throw error;
     }
-    await this.verify(remote, temp);
+    if (written === undefined) throw new Error('unreachable: a rebuild that returns has written the temp file');
+    await this.verify(remote, written);
     return {
       temp,
       source: 'transfer',
@@ -120,9 +123,8 @@ export class Puller {
     await removePlanted(temp + PARTIAL_BASIS_SUFFIX);
   }
 
-  /** Hashes the temp file; on a mismatch removes it (and the partial basis) and blames the peer. */
-  private async verify(remote: RemoteRecord, temp: string): Promise<void> {
-    const hashes = await hashFile(toAbsolute(this.components.root, temp));
+  /** Checks the hashes of what was written to the temp file; on a mismatch removes it (and the partial basis) and blames the peer. */
+  private async verify(remote: RemoteRecord, hashes: FileHashes): Promise<void> {
     if (hashes.size === remote.size && Buffer.from(hashes.contentHash).equals(remote.contentHash)) return;
     await this.discard(remote);
     throw new ContentMismatchError(
@@ -211,22 +213,24 @@ export class Puller {
 
   /**
    * Writes the rebuilt bytes to the temp file: whatever is at its name is removed first (never
-   * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. A failure part
-   * way leaves what was written: the next attempt's basis.
+   * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. Returns the
+   * hashes of the bytes written, in order from offset 0 (GatheredWriter hashes each buffer as it
+   * writes it), so the file is not read back to verify it. A failure part way leaves what was
+   * written: the next attempt's basis.
    */
-  private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>, expectedSize: number): Promise<FileHashes> {
     await removePlanted(tempAbsolute);
     const handle = await createExclusive(tempAbsolute);
-    let position = 0;
+    const writer = new GatheredWriter(handle, expectedSize);
     try {
-      for await (const chunk of chunks) {
-        await writeFully(handle, chunk, position);
-        position += chunk.length;
-      }
+      for await (const chunk of chunks) await writer.write(chunk);
+      const hashes = await writer.finish();
       await handle.sync();
+      return hashes;
     } catch (error) {
+      await writer.settle();
       // Nothing written (the peer refused, the connection failed at once): no basis worth keeping.
-      if (position === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
+      if (writer.written === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
       throw error;
     } finally {
       await handle.close().catch(() => undefined);

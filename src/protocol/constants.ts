@@ -47,8 +47,13 @@ export const MAX_CHUNK_PAYLOAD_BYTES = 1 * MiB;
 export const BROTLI_QUALITY = 1;
 /** A chunk is sent compressed only when that saves at least this fraction of it. */
 export const MIN_COMPRESSION_SAVING = 0.1;
-/** After a chunk that did not compress, this many chunks are sent raw without trying. */
+/** After a chunk that did not compress, this many chunks are sent raw without trying... */
 export const INCOMPRESSIBLE_SKIP_CHUNKS = 8;
+/**
+ * ...twice as many after each further one that did not, up to this (16 MiB of chunks): brotli on
+ * random data is slow, and a large incompressible file used to spend a tenth of its chunks on it.
+ */
+export const MAX_INCOMPRESSIBLE_SKIP_CHUNKS = 64;
 
 // Flow control (see shared/notes/stack.md: the obvious code does not bound memory).
 /** A writer waits while the stream holds more than this many unsent bytes. */

@@ -5,6 +5,7 @@ import {
   BROTLI_QUALITY,
   CHUNK_PAYLOAD_BYTES,
   INCOMPRESSIBLE_SKIP_CHUNKS,
+  MAX_INCOMPRESSIBLE_SKIP_CHUNKS,
   MAX_CHUNK_PAYLOAD_BYTES,
   MIN_COMPRESSION_SAVING,
   READ_HIGH_WATER,
@@ -373,11 +374,11 @@ export class StreamWriter {
 const MAX_LENGTH_BYTES = 5;
 
 /**
- * The next length-prefixed message (varint length, then that many bytes), at most `maxLength`
- * bytes; undefined if the stream ends cleanly before it, StreamEndedError if it ends inside it. A
- * length over the limit or an over-long or non-minimal varint is a ProtocolError.
+ * The length of the next length-prefixed message (a varint), at most `maxLength`; undefined if the
+ * stream ends cleanly before it, StreamEndedError if it ends inside the varint. An over-long or
+ * non-minimal varint or a length over the limit is a ProtocolError.
  */
-export async function readMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array | undefined> {
+async function readLength(reader: StreamReader, maxLength: number, what: string): Promise<number | undefined> {
   let length = 0;
   let scale = 1;
   for (let i = 0; ; i++) {
@@ -390,11 +391,21 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
     if (length > maxLength) throw new ProtocolError(`${what} longer than ${maxLength} bytes`);
     if ((byte & 0x80) === 0) {
       if (byte === 0 && i > 0) throw new ProtocolError(`length of ${what} has a redundant zero byte`);
-      break;
+      return length;
     }
     if (i + 1 >= MAX_LENGTH_BYTES) throw new ProtocolError(`length of ${what} is longer than ${MAX_LENGTH_BYTES} bytes`);
     scale *= 128;
   }
+}
+
+/**
+ * The next length-prefixed message (varint length, then that many bytes), at most `maxLength`
+ * bytes; undefined if the stream ends cleanly before it. Anything else (a length over the limit,
+ * an over-long or non-minimal varint, a truncated message) is a ProtocolError.
+ */
+export async function readMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array | undefined> {
+  const length = await readLength(reader, maxLength, what);
+  if (length === undefined) return undefined;
   return length === 0 ? new Uint8Array(0) : reader.exactly(length, what);
 }
 
@@ -461,12 +472,14 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OU
  * Sends `source` as chunks, then the end marker. The source must hand out buffers it will not
  * reuse (the stream holds them until sent); encodeSignature and encodeDelta do. With `compress`,
  * a chunk goes out brotli-compressed (quality 1) when that saves at least 10%; after one that did
- * not, the next INCOMPRESSIBLE_SKIP_CHUNKS go raw untried, so incompressible data costs little CPU.
+ * not, the next INCOMPRESSIBLE_SKIP_CHUNKS go raw untried, twice as many after each further failure
+ * (up to MAX_INCOMPRESSIBLE_SKIP_CHUNKS), so incompressible data costs little CPU.
  */
 export async function writeChunks(writer: StreamWriter, source: AsyncIterable<Uint8Array>, options: WriteChunksOptions = {}): Promise<void> {
   const stats = options.stats ?? newChunkStats();
   const iterator = pieces(source)[Symbol.asyncIterator]();
   let skip = 0;
+  let nextSkip = INCOMPRESSIBLE_SKIP_CHUNKS;
   let finished = false;
   let pending: Promise<IteratorResult<Uint8Array>> | undefined;
   const send = async (flag: number, payload: Uint8Array) => {
@@ -492,10 +505,12 @@ export async function writeChunks(writer: StreamWriter, source: AsyncIterable<Ui
         });
         if (packed.length <= piece.length * (1 - MIN_COMPRESSION_SAVING)) {
           stats.compressedChunks++;
+          nextSkip = INCOMPRESSIBLE_SKIP_CHUNKS;
           await send(CHUNK_BROTLI, packed);
           continue;
         }
-        skip = INCOMPRESSIBLE_SKIP_CHUNKS;
+        skip = nextSkip;
+        nextSkip = Math.min(2 * nextSkip, MAX_INCOMPRESSIBLE_SKIP_CHUNKS);
       } else if (skip > 0) {
         skip--;
       }
@@ -522,8 +537,8 @@ export interface ReadChunksOptions {
 
 /**
  * The payloads of a chunked byte stream, inflated, up to its end marker. A chunk over
- * MAX_CHUNK_PAYLOAD_BYTES (as sent or once inflated), bad brotli data, an unknown flag or a stream
- * that ends before the marker is a ProtocolError. Yields fresh buffers or views of received ones
+ * MAX_CHUNK_PAYLOAD_BYTES (as sent or once inflated), bad brotli data or an unknown flag is a
+ * ProtocolError; a stream that ends before the marker a StreamEndedError. Yields fresh buffers or views of received ones
  * (never reused), as applyDelta requires.
  */
 export async function* readChunks(reader: StreamReader, what: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array> {
@@ -534,20 +549,31 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
     if (total > maxBytes) throw new ProtocolError(`${what} is longer than ${maxBytes} bytes`);
   };
   for (;;) {
-    const message = await expectMessage(reader, MAX_CHUNK_PAYLOAD_BYTES + 1, `a chunk of ${what}`);
-    if (stats !== undefined) stats.wireBytes += message.length + encodeVarint(message.length).length;
-    if (message.length === 0) return;
-    const payload = message.subarray(1);
-    switch (message[0]) {
+    const chunk = `a chunk of ${what}`;
+    const length = await readLength(reader, MAX_CHUNK_PAYLOAD_BYTES + 1, chunk);
+    if (length === undefined) throw new StreamEndedError(`stream ended before ${chunk}`);
+    if (stats !== undefined) stats.wireBytes += length + encodeVarint(length).length;
+    if (length === 0) return;
+    const flag = await reader.byte();
+    if (flag === undefined) throw new StreamEndedError(`stream ended after 0 of the ${length} bytes of ${chunk}`);
+    const payloadLength = length - 1;
+    switch (flag) {
       case CHUNK_RAW:
-        count(payload.length);
+        count(payloadLength);
         if (stats !== undefined) {
           stats.rawChunks++;
-          stats.payloadBytes += payload.length;
+          stats.payloadBytes += payloadLength;
         }
-        if (payload.length > 0) yield payload;
+        // As the pieces arrive (views of the received buffers): no copy of the whole chunk.
+        for (let left = payloadLength; left > 0; ) {
+          const piece = await reader.next(left);
+          if (piece === undefined) throw new StreamEndedError(`stream ended after ${length - left} of the ${length} bytes of ${chunk}`);
+          left -= piece.length;
+          yield piece;
+        }
         break;
       case CHUNK_BROTLI: {
+        const payload = await reader.exactly(payloadLength, chunk);
         let inflated: Buffer;
         try {
           inflated = await decompress(payload, { maxOutputLength: MAX_CHUNK_PAYLOAD_BYTES });
@@ -563,10 +589,10 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
         break;
       }
       case CHUNK_KEEP_ALIVE:
-        if (payload.length > 0) throw new ProtocolError(`keep-alive chunk of ${what} with a payload`);
+        if (payloadLength > 0) throw new ProtocolError(`keep-alive chunk of ${what} with a payload`);
         break;
       default:
-        throw new ProtocolError(`chunk of ${what} with unknown flag ${message[0]}`);
+        throw new ProtocolError(`chunk of ${what} with unknown flag ${flag}`);
     }
   }
 }
