@@ -1,5 +1,5 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
-import { hashFile } from '../folder/hasher.js';
+import { BlockHasher, hashFile, type FileHashes } from '../folder/hasher.js';
 import { toAbsolute } from '../folder/paths.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
 import type { FileRecord } from '../store/types.js';
@@ -22,9 +22,15 @@ import type { RemoteRecord } from './remote-record.js';
 /**
  * Sends our signature of a basis to the peer that announced `remote` and returns its delta (the
  * transfer protocol's job; in tests an in-process function). `attempt` says which try of a rebuild
- * this is (see rebuild()).
+ * this is (see rebuild()); `answers` are the patch's answers to the fine round, sent back in order
+ * (an exchange that ignores them must not offer the fine round).
  */
-export type Exchange = (remote: RemoteRecord, signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt) => AsyncIterable<Uint8Array>;
+export type Exchange = (
+  remote: RemoteRecord,
+  signature: AsyncIterable<Uint8Array>,
+  attempt: RebuildAttempt,
+  answers: AsyncIterable<Uint8Array>,
+) => AsyncIterable<Uint8Array>;
 
 /** Where a pulled file's bytes came from: nothing (empty file), a local copy, or a transfer. */
 export type PullSource = 'empty' | 'copy' | 'transfer';
@@ -85,11 +91,16 @@ export class Puller {
 
     const basis = await this.chooseBasis(remote, local, temp);
     let result;
+    // The content hash of what the last attempt wrote, computed as it wrote (no second read).
+    let written: FileHashes | undefined;
     try {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
-        exchange: (signature, attempt) => this.components.exchange(remote, signature, attempt),
-        write: (chunks) => this.writeTemp(tempAbsolute, chunks),
+        exchange: (signature, attempt, answers) => this.components.exchange(remote, signature, attempt, answers),
+        write: async (chunks) => {
+          written = undefined;
+          written = await this.writeTemp(tempAbsolute, chunks, remote.size);
+        },
       });
     } catch (error) {
       // A delta the peer got wrong leaves nothing worth keeping; an interruption (a network error)
@@ -97,7 +108,7 @@ export class Puller {
       if (error instanceof DeltaError && !(error instanceof BasisMismatchError)) await this.discard(remote);
       throw error;
     }
-    await this.verify(remote, temp);
+    await this.verify(remote, temp, written);
     return {
       temp,
       source: 'transfer',
@@ -116,9 +127,12 @@ export class Puller {
     await removePlanted(temp + PARTIAL_BASIS_SUFFIX);
   }
 
-  /** Hashes the temp file; on a mismatch removes it (and the partial basis) and blames the peer. */
-  private async verify(remote: RemoteRecord, temp: string): Promise<void> {
-    const hashes = await hashFile(toAbsolute(this.components.root, temp));
+  /**
+   * Checks the temp file's hashes (`hashes` of the bytes written to it, else read back); on a
+   * mismatch removes it (and the partial basis) and blames the peer.
+   */
+  private async verify(remote: RemoteRecord, temp: string, written?: FileHashes): Promise<void> {
+    const hashes = written ?? (await hashFile(toAbsolute(this.components.root, temp)));
     if (hashes.size === remote.size && Buffer.from(hashes.contentHash).equals(remote.contentHash)) return;
     await this.discard(remote);
     throw new ContentMismatchError(
@@ -207,19 +221,26 @@ export class Puller {
 
   /**
    * Writes the rebuilt bytes to the temp file: whatever is at its name is removed first (never
-   * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. A failure part
-   * way leaves what was written: the next attempt's basis.
+   * followed), then it is created exclusively with O_NOFOLLOW, written and fsynced. Returns the
+   * content hashes of the bytes written, hashed while the write of each chunk is under way (the
+   * chunks are fresh buffers, never reused), so verifying costs no second pass over the file. A
+   * failure part way leaves what was written: the next attempt's basis.
    */
-  private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>, expectedSize = 0): Promise<FileHashes> {
     await removePlanted(tempAbsolute);
     const handle = await createExclusive(tempAbsolute);
+    const hasher = new BlockHasher(expectedSize);
     let position = 0;
     try {
       for await (const chunk of chunks) {
-        await writeFully(handle, chunk, position);
+        const writing = writeFully(handle, chunk, position);
+        writing.catch(() => undefined);
+        hasher.update(chunk);
+        await writing;
         position += chunk.length;
       }
       await handle.sync();
+      return hasher.digest();
     } catch (error) {
       // Nothing written (the peer refused, the connection failed at once): no basis worth keeping.
       if (position === 0) await handle.close().then(() => unlinkIfPresent(tempAbsolute));
