@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { highWaterKiB, median, randomChunks, runMeasured, sourcesChangedSince } from './common.js';
 import { EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
+import { benchFineRound, type FineRoundRun } from './fine-round.js';
 
 const MIB = 1024 * 1024;
 const MB = 1e6; // throughput is reported in decimal MB/s, as disks and rdiff do
@@ -316,6 +317,8 @@ interface PairResult {
   steps: Record<StepName, StepResults>;
   signatureBytes: Record<ToolName, number>;
   deltaBytes: Record<ToolName, number>;
+  /** The edit pair as one transfer, without and with the fine round (fine-round.ts). */
+  transfer?: FineRoundRun[];
 }
 
 async function sizes(dir: string, pick: (files: Files) => string): Promise<Record<ToolName, number>> {
@@ -330,12 +333,14 @@ async function benchPair(pair: Pair, dir: string, fileLength: number): Promise<P
   const signature = await benchStep('signature', dir, pair.name);
   const delta = await benchStep('delta', dir, pair.name);
   const patch = await benchStep('patch', dir, pair.name);
+  const transfer = pair.name === 'edit' ? await benchFineRound(oldFile, newFile, path.join(dir, 'transfer-out.bin'), RUNS) : undefined;
   const result: PairResult = {
     pair: pair.name,
     description: pair.description,
     steps: { signature, delta, patch },
     signatureBytes: await sizes(dir, (f) => f.sig),
     deltaBytes: await sizes(dir, (f) => f.delta),
+    ...(transfer === undefined ? {} : { transfer }),
   };
   // Only OLD is shared between pairs; the rest would only take disk space.
   for (const tool of TOOL_NAMES) {
@@ -424,6 +429,14 @@ function printPair(pair: PairResult): void {
   }
   console.log(`  signature bytes: mesh ${bytes(pair.signatureBytes.mesh)}, rdiff ${bytes(pair.signatureBytes.rdiff)}`);
   console.log(`  delta bytes:     mesh ${bytes(pair.deltaBytes.mesh)}, rdiff ${bytes(pair.deltaBytes.rdiff)}`);
+  for (const run of pair.transfer ?? []) {
+    const total = run.signatureBytes + run.deltaBytes + run.answerBytes;
+    console.log(
+      `  one transfer (signature, delta, patch in this process), ${run.fineRound ? 'with' : 'without'} the fine round: ` +
+        `${run.seconds.toFixed(3)} s (CPU ${run.cpuSeconds.toFixed(3)} s), ${bytes(total)} bytes both ways ` +
+        `(signature ${bytes(run.signatureBytes)}, delta ${bytes(run.deltaBytes)}, answers ${bytes(run.answerBytes)}; literal ${bytes(run.literalBytes)})`,
+    );
+  }
 }
 
 function printReport(pairs: readonly PairResult[], targets: readonly Target[]): void {

@@ -9,12 +9,15 @@ import {
   collect,
   decodeSignature,
   encodeDelta,
+  encodeDeltaWithFineRound,
   encodeSignature,
+  FineRoundAnswers,
   newDeltaStats,
   newPatchStats,
   signatureOptionsFor,
   type Basis,
   type DeltaStats,
+  type FineRoundSender,
   type PatchStats,
   type SignatureOptions,
 } from '../src/delta/index.js';
@@ -94,4 +97,63 @@ export function canRunUnprivileged(): boolean {
   const probe = `require('fs').accessSync(${JSON.stringify(fileURLToPath(new URL('../node_modules/tsx/package.json', import.meta.url)))})`;
   const result = spawnSync(process.execPath, ['-e', probe], { uid: UNPRIVILEGED, gid: UNPRIVILEGED, cwd: tmpdir() });
   return result.error === undefined && result.status === 0;
+}
+
+export interface FineRoundTrip extends RoundTrip {
+  /** Bytes of the receiver's answers to the fine round. */
+  answerBytes: number;
+  answers: number;
+}
+
+/**
+ * As roundTrip, with the fine round: the sender and the patch run together in this process, the
+ * patch's answers fed back to the sender as the transfer protocol would.
+ */
+export async function fineRoundTrip(
+  oldBytes: Uint8Array,
+  newBytes: Uint8Array,
+  options: Partial<SignatureOptions> & { chunk?: number; reread?: Uint8Array } = {},
+): Promise<FineRoundTrip> {
+  const sizing = { ...signatureOptionsFor(oldBytes.length), ...options };
+  const signature = await collect(encodeSignature(chunksOf(oldBytes, options.chunk), sizing));
+  const decoded = await decodeSignature(chunksOf(signature, options.chunk));
+  const answers = new FineRoundAnswers();
+  const answerIterator = answers[Symbol.asyncIterator]();
+  let answerBytes = 0;
+  let answerCount = 0;
+  // The answers arrive as one byte stream (batches of concatenated answers), as on the wire.
+  let pending: Uint8Array = new Uint8Array(0);
+  let previous: Promise<unknown> = Promise.resolve();
+  const sender: FineRoundSender = {
+    nextAnswer(length) {
+      const answer = previous.then(async () => {
+        while (pending.length < length) {
+          const next = await answerIterator.next();
+          if (next.done === true) throw new Error('the patch closed its answers early');
+          pending = new Uint8Array(Buffer.concat([pending, next.value]));
+        }
+        const taken = pending.slice(0, length);
+        pending = pending.subarray(length);
+        answerBytes += length;
+        answerCount++;
+        return taken;
+      });
+      previous = answer.catch(() => undefined);
+      return answer;
+    },
+    // `reread`: what the file holds when the sender reads it again (it changed during the transfer).
+    readTarget: (start, end) => chunksOf((options.reread ?? newBytes).subarray(start, end), options.chunk),
+  };
+  const deltaStats = newDeltaStats();
+  const parts: Uint8Array[] = [];
+  async function* tapped(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of encodeDeltaWithFineRound(decoded, chunksOf(newBytes, options.chunk), sender, deltaStats)) {
+      parts.push(chunk.slice());
+      yield chunk;
+    }
+  }
+  const patchStats = newPatchStats();
+  const rebuilt = await collect(applyDelta(memoryBasis(oldBytes), tapped(), patchStats, answers));
+  const delta = new Uint8Array(Buffer.concat(parts));
+  return { rebuilt, signature, delta, deltaStats, patchStats, answerBytes, answers: answerCount };
 }

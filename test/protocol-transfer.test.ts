@@ -83,18 +83,26 @@ describe('transfer', () => {
     return { path, version, contentHash };
   }
 
-  /** rebuild() of `request` from `basis` (or nothing) through fetchDelta; the rebuilt bytes and what crossed. */
-  async function pull(request: TransferRequest, basis: Uint8Array | undefined) {
+  /**
+   * rebuild() of `request` from `basis` (or nothing) through fetchDelta; the rebuilt bytes and what
+   * crossed. `fineRound`: offer the fine round, sending the patch's answers (or `answers` instead).
+   */
+  async function pull(
+    request: TransferRequest,
+    basis: Uint8Array | undefined,
+    options: { fineRound?: boolean; answers?: AsyncIterable<Uint8Array> } = {},
+  ) {
     const basisPath = basis === undefined ? undefined : join(dir, `basis-${Math.random()}`);
     if (basisPath !== undefined) await writeFile(basisPath, basis!);
     const out = join(dir, `out-${Math.random()}`);
     const stats: FetchStats[] = [];
     const result = await rebuild({
       basisPath,
-      exchange: (signature, _attempt: RebuildAttempt) => {
+      exchange: (signature, _attempt: RebuildAttempt, answers) => {
         const s = newFetchStats();
         stats.push(s);
-        return fetchDelta(client, server.peerId, request, signature, { stats: s });
+        const fine = options.fineRound === true ? { answers: options.answers ?? answers } : {};
+        return fetchDelta(client, server.peerId, request, signature, { stats: s, ...fine });
       },
       write: async (chunks) => {
         const handle = await open(out, 'w');
@@ -139,6 +147,45 @@ describe('transfer', () => {
     t.diagnostic(`16 MiB file: ${bytesReceived} bytes of delta received, ${bytesSent} bytes of signature sent`);
     assert.ok(bytesReceived < 0.05 * edited.length, `${bytesReceived} bytes received`);
     assert.ok(bytesReceived < 64 * 1024, `${bytesReceived} bytes received`);
+  });
+
+  it('in the fine round, a scattered edit crosses as about the bytes changed, not the blocks they touch', async (t) => {
+    const old = randomBytes(32 * MiB);
+    const edited = Buffer.from(old);
+    for (let i = 0; i < 32; i++) randomBytes(10 * 1024).copy(edited, i * MiB + 4321 * (i + 1));
+    const changed = 32 * 10 * 1024;
+    const request = await share('data/scattered.bin', edited);
+    const plain = await pull(request, old);
+    const fine = await pull(request, old, { fineRound: true });
+    assert.ok(fine.rebuilt.equals(edited), 'the rebuilt file is the new version');
+    assert.deepEqual(fine.result.attempts, ['truncated']);
+    const crossed = (stats: FetchStats[]) => stats[0].bytesReceived + stats[0].bytesSent;
+    t.diagnostic(`32 MiB, 32 x 10 KiB: ${crossed(plain.stats)} bytes both ways without the fine round, ${crossed(fine.stats)} with it`);
+    assert.ok(crossed(fine.stats) < 1.3 * changed, `${crossed(fine.stats)} bytes for ${changed} changed`);
+    assert.ok(crossed(plain.stats) > 1.5 * changed);
+  });
+
+  it('cuts off a client whose fine-round answers are short, and one that sends more than was asked', async () => {
+    const old = randomBytes(8 * MiB);
+    const edited = Buffer.from(old);
+    randomBytes(10 * 1024).copy(edited, 3 * MiB);
+    const request = await share('data/answers.bin', edited);
+    const endedBefore = ended.length;
+    async function* short() {
+      yield Uint8Array.of(1, 2, 3);
+    }
+    await assert.rejects(pull(request, old, { fineRound: true, answers: short() }), StreamEndedError);
+    async function* tooMuch() {
+      yield randomBytes(64 * 1024);
+    }
+    // The delta may be complete before the server sees the rest: what matters is that it refuses it.
+    await pull(request, old, { fineRound: true, answers: tooMuch() }).catch(() => undefined);
+    await eventually(() => ended.length >= endedBefore + 2, 5000, 'both transfers to end');
+    const errors = ended.slice(endedBefore).map((e) => e.error);
+    assert.ok(errors.every((error) => error instanceof ProtocolError), errors.map((e) => e?.message).join('; '));
+    assert.match(String(errors[0]?.message), /answer to the fine round/);
+    assert.match(String(errors[1]?.message), /unexpected bytes after the answers to the fine round/);
+    assert.ok((await pull(request, old, { fineRound: true })).rebuilt.equals(edited), 'and it goes on serving');
   });
 
   it('sends compressible literal data compressed and incompressible data raw', async (t) => {

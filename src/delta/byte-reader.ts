@@ -166,8 +166,18 @@ export class ByteWriter {
     this.length += data.length;
   }
 
-  /** Hands over what was written (no copy) and starts again in a new buffer. */
+  /**
+   * Hands over what was written and starts again. A large output is handed over as it is (no copy)
+   * and a new buffer started; a small one (the fine round flushes often) is copied out, so the
+   * buffer is kept rather than a new one of initialCapacity allocated per call.
+   */
   take(): Uint8Array {
+    if (this.length < this.buffer.length / 16) {
+      const copy = Buffer.allocUnsafe(this.length);
+      copy.set(this.buffer.subarray(0, this.length));
+      this.length = 0;
+      return copy;
+    }
     const out = this.buffer.subarray(0, this.length);
     this.buffer = Buffer.allocUnsafe(this.initialCapacity);
     this.length = 0;

@@ -54,11 +54,35 @@ export const OUTPUT_CHUNK_LENGTH = 256 * 1024;
 export const SIGNATURE_MAGIC = 0x4d534947; // "MSIG"
 export const DELTA_MAGIC = 0x4d444c54; // "MDLT"
 export const FORMAT_VERSION = 1;
+/** Delta format with the fine round's instructions (SIGN, COPY_AT); patch reads both versions. */
+export const FINE_FORMAT_VERSION = 2;
 
 /** Instruction tags of the delta format. */
 export const OP_END = 0x00;
 export const OP_COPY = 0x01;
 export const OP_LITERAL = 0x02;
+/** Version 2: asks the receiver for fine block hashes of a range of its basis (no output). */
+export const OP_SIGN = 0x03;
+/** Version 2: copies a byte range of the basis (the fine round's matches). */
+export const OP_COPY_AT = 0x04;
+
+/**
+ * The fine round (fine-round.ts): a literal range between two matched blocks is matched again
+ * against FINE_BLOCK_LENGTH blocks of the basis gap between those matches, which the receiver
+ * hashes on request. 512 B minimises hashes plus the partial blocks left at each edge of an edit
+ * (about 26 KiB of gap per edit of a 256 MiB file: 312 B of hashes, 512 B of edges).
+ */
+export const FINE_BLOCK_LENGTH = 512;
+/** Bounds of a fine block length asked for by a SIGN instruction. */
+export const FINE_BLOCK_LENGTH_LIMITS = { min: 64, max: 64 * 1024 } as const;
+/** Files whose blocks are shorter than this get no fine round (they gain little, and pay a round trip). */
+export const FINE_MIN_COARSE_BLOCK_LENGTH = 4 * FINE_BLOCK_LENGTH;
+/** Longest basis range one SIGN may ask for (its answer: 8 Ki blocks, at most 160 KiB). */
+export const MAX_FINE_GAP_LENGTH = 4 * 1024 * 1024;
+/** SIGNs sent whose answers the sender has not used yet, at most (the pipeline's depth). */
+export const MAX_PENDING_SIGNS = 64;
+/** Instructions and ranges the sender holds back behind an unanswered SIGN, at most. */
+export const MAX_HELD_ENTRIES = 4096;
 
 /** Length of the content hash carried at the end of a delta. */
 export const CONTENT_HASH_LENGTH = 32;

@@ -48,16 +48,39 @@ export function newDeltaStats(): DeltaStats {
   return { fileLength: 0, literalBytes: 0, copiedBytes: 0, strongHashes: 0, falseMatches: 0, gaveUp: false };
 }
 
-export function encodeDeltaHeader(signature: Signature): Uint8Array {
+export function encodeDeltaHeader(signature: Signature, version = FORMAT_VERSION): Uint8Array {
   const header = new Uint8Array(DELTA_HEADER_LENGTH);
   const view = new DataView(header.buffer);
   view.setUint32(0, DELTA_MAGIC);
-  header[4] = FORMAT_VERSION;
+  header[4] = version;
   view.setUint32(8, signature.blockLength);
   header.set(signature.seed, 12);
   view.setUint32(20, Math.floor(signature.fileLength / 2 ** 32));
   view.setUint32(24, signature.fileLength >>> 0);
   return header;
+}
+
+export interface MatcherOptions {
+  /**
+   * Literal ranges are reported here instead of written (the fine round's sender re-reads them
+   * from the file): offsets in the new file, and the basis range between the matches around them
+   * (gapEnd < gapStart when the matches are out of order).
+   */
+  onLiteralRange?: (start: number, end: number, gapStart: number, gapEnd: number) => void;
+  /** Writes a run of `count` matched blocks from block `start`; default: COPY start count. */
+  writeCopy?: (out: ByteWriter, start: number, count: number) => void;
+  /** Bytes of new data the window holds beside one block (default 2 MiB). */
+  windowDataLength?: number;
+  /**
+   * A kernel to reuse (one matcher at a time), of at least matcherKernelBytes(...) bytes: saves a
+   * WebAssembly memory per matcher when many small ones run (the fine round).
+   */
+  kernel?: Kernel;
+}
+
+/** Kernel bytes a matcher needs for `blocks` full blocks of `blockLength` and its window. */
+export function matcherKernelBytes(blocks: number, blockLength: number, windowDataLength = WINDOW_DATA_LENGTH): number {
+  return prefilterBytes(blocks) + blockLength + windowDataLength;
 }
 
 /**
@@ -69,7 +92,7 @@ export function encodeDeltaHeader(signature: Signature): Uint8Array {
  * and a strong hash of the window is computed only if some weak hash is equal. After a match the
  * block that follows it is tried first, so runs of unchanged blocks become single COPY instructions.
  */
-class DeltaMatcher {
+export class DeltaMatcher {
   readonly window: Uint8Array;
   /** Valid bytes in the window. */
   filled = 0;
@@ -103,29 +126,43 @@ class DeltaMatcher {
    * margin (STRONG_HASH_BIAS_BITS). A false match would still be caught by the whole-file hash.
    */
   private readonly adjacentByStrongHash: boolean;
+  /** End in the basis of the last match (0 before any): where the gap before a literal starts. */
+  private previousMatchEnd = 0;
+  private readonly onLiteralRange: MatcherOptions['onLiteralRange'];
+  private readonly writeCopy: MatcherOptions['writeCopy'];
 
   constructor(
     private readonly signature: Signature,
     private readonly blockHash: SeededHash,
     private readonly out: ByteWriter,
     private readonly stats: DeltaStats,
+    options: MatcherOptions = {},
   ) {
     const B = signature.blockLength;
+    this.onLiteralRange = options.onLiteralRange;
+    this.writeCopy = options.writeCopy;
     this.fullBlocks = Math.floor(signature.fileLength / B);
     this.tailLength = signature.fileLength - this.fullBlocks * B;
     const bitsLength = prefilterBytes(this.fullBlocks);
     this.windowAt = this.bitsAt + bitsLength;
-    this.kernel = new Kernel(bitsLength + B + WINDOW_DATA_LENGTH);
+    const kernelBytes = bitsLength + B + (options.windowDataLength ?? WINDOW_DATA_LENGTH);
+    if (options.kernel !== undefined && options.kernel.bytes.length < KERNEL_SCRATCH_BYTES + kernelBytes) {
+      throw new RangeError('the kernel given to the matcher is too small');
+    }
+    this.kernel = options.kernel ?? new Kernel(kernelBytes);
+    // A reused kernel holds an earlier prefilter.
+    if (options.kernel !== undefined) this.kernel.bytes.fill(0, this.bitsAt, this.windowAt);
     this.kernel.setScanWindow(B);
     this.index = new BlockIndex(signature, this.fullBlocks, this.kernel.bytes.subarray(this.bitsAt, this.windowAt));
     this.matching = this.fullBlocks > 0;
     this.adjacentByStrongHash = 8 * signature.strongLength >= Math.log2(Math.max(1, this.fullBlocks)) + STRONG_HASH_BIAS_BITS;
-    this.window = this.kernel.bytes.subarray(this.windowAt, this.windowAt + B + WINDOW_DATA_LENGTH);
+    this.window = this.kernel.bytes.subarray(this.windowAt, this.windowAt + B + (options.windowDataLength ?? WINDOW_DATA_LENGTH));
   }
 
   /** Room left at the end of the window, after moving unconsumed data to the front. */
   makeRoom(): number {
-    this.flushLiteral();
+    // Reported literal ranges need no bytes: they are re-read, so the window may slide past them.
+    if (this.onLiteralRange === undefined) this.flushLiteral();
     const { pos } = this;
     if (pos > 0) {
       this.window.copyWithin(0, pos, this.filled);
@@ -195,15 +232,47 @@ class DeltaMatcher {
         }
       }
       if (available === B) return true; // end of input: no byte left to roll in
-      const stop = Math.min(this.filled - B, this.litStart + MAX_LITERAL_LENGTH);
+      const bytesInWindow = this.onLiteralRange === undefined;
+      const stop = bytesInWindow ? Math.min(this.filled - B, this.litStart + MAX_LITERAL_LENGTH) : this.filled - B;
       this.pos = kernel.scan(windowAt + this.pos, windowAt + stop, B, this.hash, bitsAt, bitShift) - windowAt;
       this.hash = kernel.scannedHash;
-      if (this.pos - this.litStart >= MAX_LITERAL_LENGTH) this.flushLiteral();
+      if (bytesInWindow && this.pos - this.litStart >= MAX_LITERAL_LENGTH) this.flushLiteral();
     }
   }
 
   /** After the last scan: matches the basis's short last block at the very end, then ends the delta. */
   finish(fileHash: Uint8Array): void {
+    this.finishMatching();
+    this.out.u8(OP_END);
+    this.out.varint(this.stats.fileLength);
+    this.out.bytes(fileHash);
+  }
+
+  /**
+   * After the last scan, before finishMatching: when fewer than a block of unmatched bytes remain
+   * and the last blockLength bytes of the input equal block `block`, those bytes are that block's
+   * tail. Returns how many (the caller copies them, as bytes of the basis), else 0. The fine round
+   * uses it for its gap's last block, which overlaps the one before it in the basis.
+   */
+  matchTailOf(block: number): number {
+    const B = this.signature.blockLength;
+    const S = this.signature.strongLength;
+    const { filled, litStart } = this;
+    const pending = filled - litStart;
+    if (pending <= 0 || pending >= B || filled < B || this.stats.gaveUp || block >= this.fullBlocks) return 0;
+    const start = filled - B;
+    if (this.signature.weak[block] !== this.kernel.weak(this.windowAt + start, this.windowAt + filled)) return 0;
+    this.stats.strongHashes++;
+    if (!strongEquals(this.signature.strong, block * S, this.blockHash.digest(this.window, start, filled), S)) return 0;
+    this.flushRun();
+    this.stats.copiedBytes += pending;
+    this.pos = filled;
+    this.litStart = filled;
+    return pending;
+  }
+
+  /** After the last scan: matches the basis's short last block at the very end, flushes what is pending. */
+  finishMatching(): void {
     const { tailLength, fullBlocks, window, filled } = this;
     const { weak: weaks, strong: strongs, strongLength: S } = this.signature;
     if (!this.stats.gaveUp && tailLength > 0 && filled - this.pos >= tailLength) {
@@ -217,11 +286,8 @@ class DeltaMatcher {
       }
     }
     this.pos = filled;
-    this.flushLiteral();
+    this.flushLiteral(this.signature.fileLength);
     this.flushRun();
-    this.out.u8(OP_END);
-    this.out.varint(this.stats.fileLength);
-    this.out.bytes(fileHash);
   }
 
   private strongOfWindow(): Uint8Array {
@@ -235,7 +301,7 @@ class DeltaMatcher {
   }
 
   private onMatch(block: number, length: number): void {
-    this.flushLiteral();
+    this.flushLiteral(block * this.signature.blockLength);
     if (this.runLength > 0 && this.runStart + this.runLength === block) {
       this.runLength++;
     } else {
@@ -247,22 +313,34 @@ class DeltaMatcher {
     this.litStart = this.pos;
     this.hashValid = false;
     this.lastMatch = block;
+    this.previousMatchEnd = block * this.signature.blockLength + length;
   }
 
   private flushRun(): void {
     if (this.runLength === 0) return;
     const B = this.signature.blockLength;
-    this.out.u8(OP_COPY);
-    this.out.varint(this.runStart);
-    this.out.varint(this.runLength);
+    if (this.writeCopy === undefined) {
+      this.out.u8(OP_COPY);
+      this.out.varint(this.runStart);
+      this.out.varint(this.runLength);
+    } else {
+      this.writeCopy(this.out, this.runStart, this.runLength);
+    }
     this.stats.copiedBytes += Math.min((this.runStart + this.runLength) * B, this.signature.fileLength) - this.runStart * B;
     this.runLength = 0;
   }
 
-  private flushLiteral(): void {
+  /** `nextMatchStart`: where in the basis the match after this literal starts (undefined: not known yet). */
+  private flushLiteral(nextMatchStart?: number): void {
     const { pos, litStart } = this;
     if (pos <= litStart) return;
     this.flushRun();
+    if (this.onLiteralRange !== undefined) {
+      // Only at a match or the end: a reported range is whole, with the gap around it.
+      this.onLiteralRange(this.base + litStart, this.base + pos, this.previousMatchEnd, nextMatchStart ?? -1);
+      this.litStart = pos;
+      return;
+    }
     for (let start = litStart; start < pos; start += MAX_LITERAL_LENGTH) {
       const end = Math.min(pos, start + MAX_LITERAL_LENGTH);
       this.out.u8(OP_LITERAL);

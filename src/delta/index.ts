@@ -3,6 +3,7 @@ export * from './constants.js';
 export * from './delta.js';
 export * from './errors.js';
 export * from './files.js';
+export { encodeDeltaWithFineRound, fineRoundApplies, type FineRoundSender } from './fine-round.js';
 export * from './patch.js';
 export * from './rebuild.js';
 export * from './rolling-hash.js';

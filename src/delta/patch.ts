@@ -3,18 +3,25 @@ import { ByteReader } from './byte-reader.js';
 import {
   BLOCK_LENGTH_LIMITS,
   DELTA_MAGIC,
+  FINE_BLOCK_LENGTH_LIMITS,
+  FINE_FORMAT_VERSION,
   FORMAT_VERSION,
+  MAX_FINE_GAP_LENGTH,
   IO_CHUNK_LENGTH,
   MAX_FILE_LENGTH,
   MAX_LITERAL_LENGTH,
   OP_COPY,
+  OP_COPY_AT,
   OP_END,
   OP_LITERAL,
+  OP_SIGN,
   SEED_LENGTH,
   STRONG_HASH_FULL_LENGTH,
+  STRONG_HASH_MIN_LENGTH,
 } from './constants.js';
 import { DELTA_HEADER_LENGTH } from './delta.js';
 import { BasisMismatchError, MalformedDeltaError, VerificationError } from './errors.js';
+import { signFineBlocks } from './fine-round.js';
 import { SeededHash } from './strong-hash.js';
 
 /** Random-access reads of the basis file (a FileHandle fits). */
@@ -33,6 +40,17 @@ export interface PatchStats {
   copiedBytes: number;
 }
 
+/**
+ * Where applyDelta sends its answers to the sender's SIGN instructions (the fine round,
+ * fine-round.ts): the transfer's way back to the sender. Without one, a SIGN is malformed.
+ */
+export interface FineRoundReceiver {
+  /** Sends one answer, in order; resolves once the transport has taken it. */
+  answer(bytes: Uint8Array): Promise<void>;
+  /** No answer will follow: the delta ended or failed. Called at least once. */
+  close(): void;
+}
+
 export function newPatchStats(): PatchStats {
   return { fileLength: 0, literalBytes: 0, copiedBytes: 0 };
 }
@@ -48,6 +66,20 @@ export async function* applyDelta(
   basis: Basis,
   delta: AsyncIterable<Uint8Array>,
   stats: PatchStats = newPatchStats(),
+  receiver?: FineRoundReceiver,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* patch(basis, delta, stats, receiver);
+  } finally {
+    receiver?.close();
+  }
+}
+
+async function* patch(
+  basis: Basis,
+  delta: AsyncIterable<Uint8Array>,
+  stats: PatchStats,
+  receiver: FineRoundReceiver | undefined,
 ): AsyncGenerator<Uint8Array> {
   const fail = (message: string) => new MalformedDeltaError(`malformed delta: ${message}`);
   const reader = new ByteReader(delta, fail);
@@ -56,7 +88,10 @@ export async function* applyDelta(
   const header = new Uint8Array(DELTA_HEADER_LENGTH);
   header.set(await reader.bytes(DELTA_HEADER_LENGTH - 4, 'the header'), 4);
   const view = new DataView(header.buffer);
-  if (header[4] !== FORMAT_VERSION) throw fail(`unsupported version ${header[4]} (this mesh reads version ${FORMAT_VERSION})`);
+  const version = header[4];
+  if (version !== FORMAT_VERSION && version !== FINE_FORMAT_VERSION) {
+    throw fail(`unsupported version ${version} (this mesh reads versions ${FORMAT_VERSION} and ${FINE_FORMAT_VERSION})`);
+  }
   if (header[5] !== 0 || view.getUint16(6) !== 0) throw fail('reserved header bits are set');
   const blockLength = view.getUint32(8);
   if (blockLength < BLOCK_LENGTH_LIMITS.min || blockLength > BLOCK_LENGTH_LIMITS.max) {
@@ -73,6 +108,9 @@ export async function* applyDelta(
   const basisBlocks = blockCount(basisLength, blockLength);
   const fileHash = await SeededHash.create(seed);
   fileHash.begin();
+  let fineHash: SeededHash | undefined;
+  // A sender may have the receiver hash each basis byte once in all (gaps do not overlap).
+  let signBudget = basisLength;
 
   const readBasis = async (position: number, length: number): Promise<Uint8Array> => {
     // Not zero-filled: every byte is read into, or we throw.
@@ -122,7 +160,38 @@ export async function* applyDelta(
       // Views of the delta's own chunks, no copy: a literal often straddles two of them.
       for await (const view of reader.views(length, 'literal data')) enqueue(Promise.resolve(view), view.length);
       stats.literalBytes += length;
+    } else if (op === OP_COPY_AT && version === FINE_FORMAT_VERSION) {
+      const start = await reader.varint('a copy offset');
+      const length = await reader.varint('a copy length');
+      if (length === 0) throw fail('copy of zero bytes');
+      if (start >= basisLength || length > basisLength - start) {
+        throw fail(`copy of bytes ${start}..${start + length - 1} but the basis has ${basisLength}`);
+      }
+      copyAt = start;
+      copyTo = start + length;
+    } else if (op === OP_SIGN && version === FINE_FORMAT_VERSION) {
+      const start = await reader.varint('a fine gap offset');
+      const length = await reader.varint('a fine gap length');
+      const fineLength = await reader.varint('a fine block length');
+      const strongLength = await reader.u8('a fine strong hash length');
+      if (receiver === undefined) throw fail('asks for fine block hashes, but this delta has no way back to its sender');
+      if (fineLength < FINE_BLOCK_LENGTH_LIMITS.min || fineLength > FINE_BLOCK_LENGTH_LIMITS.max) {
+        throw fail(`fine block length ${fineLength} outside ${FINE_BLOCK_LENGTH_LIMITS.min}..${FINE_BLOCK_LENGTH_LIMITS.max}`);
+      }
+      if (strongLength < STRONG_HASH_MIN_LENGTH || strongLength > STRONG_HASH_FULL_LENGTH) {
+        throw fail(`fine strong hash length ${strongLength} outside ${STRONG_HASH_MIN_LENGTH}..${STRONG_HASH_FULL_LENGTH}`);
+      }
+      if (length < fineLength || length > MAX_FINE_GAP_LENGTH) throw fail(`fine gap of ${length} bytes (${fineLength}..${MAX_FINE_GAP_LENGTH})`);
+      if (start >= basisLength || length > basisLength - start) {
+        throw fail(`fine gap ${start}..${start + length - 1} but the basis has ${basisLength} bytes`);
+      }
+      if (length > signBudget) throw fail('asks for fine hashes of more bytes than the basis has');
+      signBudget -= length;
+      fineHash ??= await SeededHash.create(seed);
+      await receiver.answer(signFineBlocks(await readBasis(start, length), fineLength, strongLength, fineHash));
     } else if (op === OP_END) {
+      // No SIGN can follow: the sender may stop waiting for answers.
+      receiver?.close();
       promisedLength = await reader.varint('the file length');
       promisedHash = await reader.bytes(STRONG_HASH_FULL_LENGTH, 'the file hash');
       await reader.expectEnd('delta');

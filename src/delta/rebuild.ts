@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { STRONG_HASH_FULL_LENGTH } from './constants.js';
 import { VerificationError } from './errors.js';
 import { openBasis, readFileChunks } from './files.js';
-import { applyDelta, newPatchStats, type Basis, type PatchStats } from './patch.js';
+import { applyDelta, newPatchStats, type Basis, type FineRoundReceiver, type PatchStats } from './patch.js';
 import { encodeSignature, signatureOptionsFor, type SignatureOptions } from './signature.js';
 
 /** What each attempt of a rebuild sends: rsync's economy first, then certainty. */
@@ -11,8 +11,12 @@ export type RebuildAttempt = 'truncated' | 'full' | 'whole';
 export interface RebuildOptions {
   /** The local file to reuse blocks from; undefined when there is none. */
   basisPath: string | undefined;
-  /** Sends our signature to the holder of the new version and returns its delta. */
-  exchange(signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt): AsyncIterable<Uint8Array>;
+  /**
+   * Sends our signature to the holder of the new version and returns its delta. `answers` is the
+   * byte stream of the patch's answers to the delta's SIGN instructions (the fine round), to be
+   * sent back as it comes; an exchange that ignores it must not offer the fine round to its sender.
+   */
+  exchange(signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt, answers: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   /** Writes the rebuilt bytes (to a temp file, say); must fail, not commit, if the chunks throw. */
   write(chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** Seed of the first attempt, for tests that need a known seed. */
@@ -22,6 +26,51 @@ export interface RebuildOptions {
 export interface RebuildResult {
   attempts: RebuildAttempt[];
   stats: PatchStats;
+}
+
+/** Answer bytes the patch may queue before it waits for the exchange to send them. */
+const MAX_QUEUED_ANSWER_BYTES = 256 * 1024;
+
+/**
+ * The patch's answers to the fine round's SIGNs, as the byte stream the exchange sends back:
+ * answers are only concatenated (the sender knows each one's length), and those given while the
+ * exchange is busy go out together, so a burst of SIGNs costs one write rather than one each.
+ * `answer` waits only while more than MAX_QUEUED_ANSWER_BYTES are queued; iteration ends at `close`.
+ */
+export class FineRoundAnswers implements FineRoundReceiver, AsyncIterable<Uint8Array> {
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private wake: (() => void) | undefined;
+  private drained: (() => void)[] = [];
+  private closed = false;
+
+  answer(bytes: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('fine round answers are closed'));
+    this.queue.push(bytes);
+    this.queued += bytes.length;
+    this.wake?.();
+    if (this.queued <= MAX_QUEUED_ANSWER_BYTES) return Promise.resolve();
+    return new Promise<void>((resolve) => this.drained.push(resolve));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+    // Answers nobody will take: release their senders (the transfer has failed or ended).
+    for (const resolve of this.drained.splice(0)) resolve();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      while (this.queue.length === 0 && !this.closed) await new Promise<void>((resolve) => (this.wake = resolve));
+      if (this.queue.length === 0) return;
+      const batch = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue);
+      this.queue = [];
+      this.queued = 0;
+      for (const resolve of this.drained.splice(0)) resolve();
+      yield batch;
+    }
+  }
 }
 
 const EMPTY_BASIS: Basis = { length: 0, read: () => Promise.resolve(0) };
@@ -49,9 +98,10 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
     const basis = attempt === 'whole' || options.basisPath === undefined ? undefined : await openBasis(options.basisPath);
     try {
       const signature = encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
-      const delta = options.exchange(signature, attempt);
+      const answers = new FineRoundAnswers();
+      const delta = options.exchange(signature, attempt, answers);
       const stats = newPatchStats();
-      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, stats));
+      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, stats, answers));
       return { attempts, stats };
     } catch (error) {
       if (!(error instanceof VerificationError) || attempt === 'whole') throw error;

@@ -186,7 +186,7 @@ export class MeshNode {
       store: folder.store,
       lock: folder.lock,
       sources: (remote) => this.sourcesOf(remote),
-      exchange: (remote, signature) =>
+      exchange: (remote, signature, _attempt, answers) =>
         this.tracked(
           remote,
           receiveLimit,
@@ -195,7 +195,7 @@ export class MeshNode {
             peerIdFromString(remote.peer),
             { path: remote.path, version: remote.version, contentHash: remote.contentHash },
             signature,
-            { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.tracker },
+            { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.tracker, answers },
           ),
         ),
     });

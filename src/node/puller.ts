@@ -24,9 +24,15 @@ import type { RemoteRecord } from './remote-record.js';
 /**
  * Sends our signature of a basis to the peer that announced `remote` and returns its delta (the
  * transfer protocol's job; in tests an in-process function). `attempt` says which try of a rebuild
- * this is (see rebuild()).
+ * this is (see rebuild()); `answers` are the patch's answers to the fine round, sent back in order
+ * (an exchange that ignores them must not offer the fine round).
  */
-export type Exchange = (remote: RemoteRecord, signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt) => AsyncIterable<Uint8Array>;
+export type Exchange = (
+  remote: RemoteRecord,
+  signature: AsyncIterable<Uint8Array>,
+  attempt: RebuildAttempt,
+  answers: AsyncIterable<Uint8Array>,
+) => AsyncIterable<Uint8Array>;
 
 /** Where a pulled file's bytes came from: nothing (empty file), a local copy, or a transfer. */
 export type PullSource = 'empty' | 'copy' | 'transfer';
@@ -88,12 +94,14 @@ export class Puller {
 
     const basis = await this.chooseBasis(remote, local, temp);
     let result;
+    // The content hash of what the last attempt wrote, computed as it wrote (no second read).
     let written: FileHashes | undefined;
     try {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
-        exchange: (signature, attempt) => this.components.exchange(remote, signature, attempt),
+        exchange: (signature, attempt, answers) => this.components.exchange(remote, signature, attempt, answers),
         write: async (chunks) => {
+          written = undefined;
           written = await this.writeTemp(tempAbsolute, chunks, remote.size);
         },
       });

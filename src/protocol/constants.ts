@@ -2,7 +2,8 @@ import { MAX_PATH_BYTES } from '../folder/paths.js';
 
 /** Protocol ids, as libp2p negotiates them. */
 export const INDEX_PROTOCOL = '/mesh/index/1.0.0';
-export const TRANSFER_PROTOCOL = '/mesh/transfer/1.0.0';
+/** 2.0.0: the fine round (the client answers SIGN instructions on the same stream). */
+export const TRANSFER_PROTOCOL = '/mesh/transfer/2.0.0';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -118,6 +118,8 @@ export interface TransferRequest {
   readonly version: VersionVector;
   /** That version's content hash (32 bytes). */
   readonly contentHash: Uint8Array;
+  /** The client answers the delta's SIGN instructions (the fine round); default false. */
+  readonly fineRound?: boolean;
 }
 
 /** Why `request` is not a valid transfer request, or undefined. */
@@ -138,12 +140,18 @@ export function encodeTransferRequest(request: TransferRequest): Uint8Array {
     path: request.path,
     version: vectorToWire(request.version),
     contentHash: request.contentHash as Uint8Array<ArrayBuffer>,
+    fineRound: request.fineRound === true,
   });
 }
 
 export function decodeTransferRequest(bytes: Uint8Array): TransferRequest {
   const wire = decodeWith('transfer request', () => WireTransferRequest.decode(bytes, { limits: { version: MAX_VECTOR_DEVICES } }));
-  const request: TransferRequest = { path: wire.path, version: vectorFromWire(wire.version), contentHash: new Uint8Array(wire.contentHash) };
+  const request: TransferRequest = {
+    path: wire.path,
+    version: vectorFromWire(wire.version),
+    contentHash: new Uint8Array(wire.contentHash),
+    fineRound: wire.fineRound === true,
+  };
   const problem = transferRequestProblem(request);
   if (problem !== undefined) throw new ProtocolError(`transfer request: ${problem}`);
   return request;

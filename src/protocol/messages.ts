@@ -825,6 +825,7 @@ export interface TransferRequest {
   path: string
   version: Counter[]
   contentHash: Uint8Array<ArrayBuffer>
+  fineRound: boolean
 }
 
 export namespace TransferRequest {
@@ -854,6 +855,11 @@ export namespace TransferRequest {
           w.bytes(obj.contentHash)
         }
 
+        if ((obj.fineRound != null && obj.fineRound !== false)) {
+          w.uint32(32)
+          w.bool(obj.fineRound)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -861,7 +867,8 @@ export namespace TransferRequest {
         const obj: any = {
           path: '',
           version: [],
-          contentHash: uint8ArrayAlloc(0)
+          contentHash: uint8ArrayAlloc(0),
+          fineRound: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -890,6 +897,10 @@ export namespace TransferRequest {
             }
             case 3: {
               obj.contentHash = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.fineRound = reader.bool()
               break
             }
             default: {
@@ -947,6 +958,13 @@ export namespace TransferRequest {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.fineRound`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -981,6 +999,11 @@ export namespace TransferRequest {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface TransferRequestFineRoundFieldEvent {
+    field: '$.fineRound'
+    value: boolean
+  }
+
   export function encode (obj: Partial<TransferRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TransferRequest.codec())
   }
@@ -989,7 +1012,7 @@ export namespace TransferRequest {
     return decodeMessage(buf, TransferRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TransferRequest>): Generator<TransferRequestPathFieldEvent | TransferRequestVersionDeviceFieldEvent | TransferRequestVersionValueFieldEvent | TransferRequestContentHashFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TransferRequest>): Generator<TransferRequestPathFieldEvent | TransferRequestVersionDeviceFieldEvent | TransferRequestVersionValueFieldEvent | TransferRequestContentHashFieldEvent | TransferRequestFineRoundFieldEvent> {
     return streamMessage(buf, TransferRequest.codec(), opts)
   }
 }

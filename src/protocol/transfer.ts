@@ -1,6 +1,15 @@
-import { lstat } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
-import { decodeSignature, encodeDelta, MalformedSignatureError, readFileChunks, type Signature } from '../delta/index.js';
+import {
+  decodeSignature,
+  encodeDelta,
+  encodeDeltaWithFineRound,
+  IO_CHUNK_LENGTH,
+  MalformedSignatureError,
+  readFileChunks,
+  type FineRoundSender,
+  type Signature,
+} from '../delta/index.js';
 import {
   CHUNK_KEEP_ALIVE_INTERVAL,
   MAX_ACTIVE_TRANSFERS,
@@ -43,10 +52,16 @@ import {
 import { metered, type TrafficMeter } from './traffic.js';
 
 /**
- * `/mesh/transfer/1.0.0`: one file version, rsync-style (docs/mesh-design.md, "Transfer").
+ * `/mesh/transfer/2.0.0`: one file version, rsync-style (docs/mesh-design.md, "Transfer").
  *
- *   client -> server   TransferRequest, then the signature of its basis as chunks (streams.ts), end
+ *   client -> server   TransferRequest, then the signature of its basis as chunks (streams.ts), end;
+ *                      with `fineRound`, then the answers to the delta's SIGNs, concatenated, close
  *   server -> client   TransferResponse; if OK, the delta as chunks (brotli where it pays), end
+ *
+ * The fine round (src/delta/fine-round.ts): the delta may ask, by SIGN instructions, for hashes
+ * of fine blocks of ranges of the client's basis; the client answers each in order on its side of
+ * the stream while it goes on reading the delta (each answer's length follows from its SIGN, so
+ * they are only concatenated), and closes its side once the delta has ended.
  *
  * The client sends the signature right behind the request without waiting for the answer (one
  * round trip saved; a refusal costs a signature, a few bytes per block of the basis). Both sides
@@ -179,16 +194,25 @@ export class TransferServer {
         return;
       }
       await writer.writeMessage(encodeTransferResponse({ status: 'OK', message: '' }));
-      const signature = await readSignature(reader);
+      const fineRound = request.fineRound === true;
+      const signature = await readSignature(reader, fineRound);
       transfer = { peer, request, delta: newChunkStats(), writer };
       this.init.onTransferStart?.(transfer);
-      const delta = encodeDelta(signature, readFileChunks(resolution.path, { recycle: true }));
-      await writeChunks(writer, this.init.throttle?.(delta) ?? delta, {
-        compress: true,
-        keepAliveInterval: Math.min(CHUNK_KEEP_ALIVE_INTERVAL, this.idleTimeout / 3),
-        stats: transfer.delta,
-      });
-      await writer.end(idle.signal);
+      const target = fineRound ? await open(resolution.path, 'r') : undefined;
+      try {
+        const source = readFileChunks(resolution.path, { recycle: true });
+        const delta = target === undefined ? encodeDelta(signature, source) : encodeDeltaWithFineRound(signature, source, fineRoundSender(reader, target));
+        await writeChunks(writer, this.init.throttle?.(delta) ?? delta, {
+          compress: true,
+          keepAliveInterval: Math.min(CHUNK_KEEP_ALIVE_INTERVAL, this.idleTimeout / 3),
+          stats: transfer.delta,
+        });
+        await writer.end(idle.signal);
+        // The client closes its side once it has read the delta's end; anything else is a fault.
+        if (fineRound) await reader.expectEnd('the answers to the fine round');
+      } finally {
+        await target?.close();
+      }
       this.init.onTransferEnd?.(transfer);
     } catch (error) {
       stream.abort(asError(error));
@@ -223,7 +247,7 @@ export class TransferServer {
 }
 
 /** The client's signature, read and checked: a malformed one is the peer's fault. */
-async function readSignature(reader: StreamReader): Promise<Signature> {
+async function readSignature(reader: StreamReader, answersFollow: boolean): Promise<Signature> {
   let signature: Signature;
   try {
     signature = await decodeSignature(readChunks(reader, 'the signature', { maxBytes: MAX_SIGNATURE_BYTES }));
@@ -231,8 +255,36 @@ async function readSignature(reader: StreamReader): Promise<Signature> {
     if (error instanceof MalformedSignatureError) throw new ProtocolError(error.message, { cause: error });
     throw error;
   }
-  await reader.expectEnd('the signature');
+  if (!answersFollow) await reader.expectEnd('the signature');
   return signature;
+}
+
+/**
+ * The server's side of the fine round: answers read in order from the client (each the length its
+ * SIGN implies; a stream that ends first is a ProtocolError), and the file re-read by offset.
+ */
+function fineRoundSender(reader: StreamReader, target: FileHandle): FineRoundSender {
+  let previous: Promise<unknown> = Promise.resolve();
+  return {
+    nextAnswer(length: number): Promise<Uint8Array> {
+      const answer = previous.then(async () => {
+        // Answers are concatenated: each is exactly as long as its SIGN implies.
+        return reader.exactly(length, 'an answer to the fine round');
+      });
+      previous = answer.catch(() => undefined);
+      return answer;
+    },
+    async *readTarget(start: number, end: number): AsyncGenerator<Uint8Array> {
+      for (let at = start; at < end; ) {
+        // Fresh buffers: the delta's output keeps views of them until it is sent.
+        const buffer = Buffer.allocUnsafe(Math.min(IO_CHUNK_LENGTH, end - at));
+        const { bytesRead } = await target.read(buffer, 0, buffer.length, at);
+        if (bytesRead === 0) return;
+        at += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
+    },
+  };
 }
 
 /** What a fetch moved; filled in as it runs. */
@@ -262,6 +314,11 @@ export interface FetchOptions {
   stats?: FetchStats;
   /** Told the bytes the stream moves. */
   traffic?: TrafficMeter;
+  /**
+   * The patch's answers to the delta's SIGN instructions (rebuild()'s `answers`, a byte stream):
+   * given, the server is offered the fine round and they are sent back as they come until they end.
+   */
+  answers?: AsyncIterable<Uint8Array>;
 }
 
 function refusal(response: TransferResponse): TransferRefusedError {
@@ -295,7 +352,7 @@ export async function* fetchDelta(
   signature: AsyncIterable<Uint8Array>,
   options: FetchOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const requestBytes = encodeTransferRequest(request);
+  const requestBytes = encodeTransferRequest({ ...request, fineRound: options.answers !== undefined });
   const stats = options.stats ?? newFetchStats();
   const idleTimeout = options.idleTimeout ?? TRANSFER_IDLE_TIMEOUT;
   const signals = [AbortSignal.timeout(idleTimeout), ...(options.signal ? [options.signal] : [])];
@@ -322,6 +379,8 @@ export async function* fetchDelta(
   const sending = (async () => {
     await writer.writeMessage(requestBytes);
     await writeChunks(writer, watched(), { keepAliveInterval: idleTimeout / 3 });
+    // Until the patch has read the delta's end: the fine round's answers.
+    if (options.answers !== undefined) for await (const answers of options.answers) await writer.write(answers);
     await writer.end(idle.signal);
   })();
   sending.catch((error: unknown) => stream.abort(asError(error)));
@@ -336,7 +395,8 @@ export async function* fetchDelta(
       yield payload;
     }
     await reader.expectEnd('the delta');
-    // The server read our end marker before it sent its own: sending is done, or about to be.
+    // The server read our end marker (and, in the fine round, the patch has read the delta's
+    // end, which closes the answers) before it sent its own: sending is done, or about to be.
     await sending;
     completed = true;
   } catch (error) {
