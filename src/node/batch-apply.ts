@@ -1,5 +1,5 @@
-import type { BigIntStats } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { closeSync, fchmodSync, fstatSync, fsync, futimesSync, renameSync, writeSync, type BigIntStats } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import { BlockHasher } from '../folder/hasher.js';
@@ -20,7 +20,7 @@ import {
 import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { EMPTY_VECTOR, merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
-import { createExclusive, diskMatches, ensureRealParents, lstatOrUndefined, PARTIAL_BASIS_SUFFIX, removePlanted, tempPathOf, unlinkIfPresent, writeFully } from './disk.js';
+import { createExclusiveSync, diskMatches, ensureRealParents, lstatSyncOrUndefined, PARTIAL_BASIS_SUFFIX, removePlanted, tempPathOf, unlinkIfPresent } from './disk.js';
 import { ContentMismatchError } from './errors.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -30,6 +30,16 @@ import type { RemoteRecord } from './remote-record.js';
  * yet were not fetched.
  */
 export type FetchFiles = (peer: string, remotes: readonly RemoteRecord[]) => AsyncIterable<FetchedFile>;
+
+const fsyncAsync = promisify(fsync);
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Closing a descriptor we opened fails only if it is already closed.
+  }
+}
 
 /** Permission bits a peer may set: never setuid, setgid or sticky. */
 const APPLIED_MODE_MASK = 0o777;
@@ -202,31 +212,34 @@ export class BatchApply {
       );
     }
     const temp = toAbsolute(this.components.root, tempPathOf(remote.path, remote.contentHash));
-    // A partial of an earlier delta pull of this content is of no use now.
-    await removePlanted(temp + PARTIAL_BASIS_SUFFIX);
-    let handle;
+    // Small calls are made in place (a thread-pool round trip costs more than the call, as in the
+    // scanner); only the fsync goes to the pool, where the batch's fsyncs run side by side.
+    let fd;
     try {
-      handle = await createExclusive(temp);
+      fd = createExclusiveSync(temp);
     } catch (error) {
       if (errorCode(error) !== 'EEXIST') throw error;
+      // Left by an interrupted delta pull of this content (with, maybe, its partial set aside): no use now.
       await removePlanted(temp);
-      handle = await createExclusive(temp);
+      await removePlanted(temp + PARTIAL_BASIS_SUFFIX);
+      fd = createExclusiveSync(temp);
     }
     try {
-      await writeFully(handle, content, 0);
-      await handle.chmod(remote.mode & APPLIED_MODE_MASK);
+      for (let done = 0; done < content.length; ) done += writeSync(fd, content, done, content.length - done, done);
+      fchmodSync(fd, remote.mode & APPLIED_MODE_MASK);
       // Seconds as a double: about 0.2 us of precision; the record keeps what fstat reports after.
       const seconds = Number(remote.mtimeNs) / 1e9;
-      await handle.utimes(seconds, seconds);
-      await handle.sync();
-      const stats = await handle.stat({ bigint: true });
+      futimesSync(fd, seconds, seconds);
+      await fsyncAsync(fd);
+      const stats = fstatSync(fd, { bigint: true });
       return { file, peer, temp, stats };
     } catch (error) {
-      await handle.close().catch(() => undefined);
+      closeQuietly(fd);
+      fd = undefined;
       await unlinkIfPresent(temp).catch(() => undefined);
       throw error;
     } finally {
-      await handle.close().catch(() => undefined);
+      if (fd !== undefined) closeQuietly(fd);
     }
   }
 
@@ -258,12 +271,12 @@ export class BatchApply {
             realParents = ensureRealParents(root, remote.path, false);
             parents.set(parent, realParents);
           }
-          const stats = (await realParents) === 'missing' ? undefined : await lstatOrUndefined(absolute);
+          const stats = (await realParents) === 'missing' ? undefined : lstatSyncOrUndefined(absolute);
           if (!diskMatches(local, stats)) {
             await this.discard(item, 'changed-locally');
             continue;
           }
-          await rename(item.temp, absolute);
+          renameSync(item.temp, absolute);
           folders.add(dirname(absolute));
           placed.push(item);
         } catch (error) {

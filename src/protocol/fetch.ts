@@ -1,5 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { brotliCompress, brotliDecompress, constants as zlib } from 'node:zlib';
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
@@ -17,6 +16,7 @@ import {
 import { ProtocolError, StreamEndedError, type RefusalStatus } from './errors.js';
 import { decodeFetchReply, decodeFetchRequest, encodeFetchReply, encodeFetchRequest, type FetchReply, type TransferRequest } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, StreamReader, StreamWriter } from './streams.js';
+import { encodeVarint } from './varint.js';
 import { metered, type TrafficMeter } from './traffic.js';
 
 /**
@@ -36,8 +36,10 @@ import { metered, type TrafficMeter } from './traffic.js';
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 
-/** Files the server reads ahead of the one it sends (reads are thread-pool round trips). */
-const READ_AHEAD = 8;
+/** Replies gathered into one send (a muxer frame): small files cost a frame each otherwise. */
+const COALESCE_BYTES = 64 * 1024;
+/** Work done in place (file reads) before the event loop gets a turn. */
+const YIELD_AFTER_MS = 10;
 /** Smallest file worth trying to compress. */
 const MIN_COMPRESS_BYTES = 64;
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
@@ -73,17 +75,21 @@ function asError(error: unknown): Error {
 
 type ReadFile = { content: Uint8Array } | { status: RefusalStatus; message: string };
 
-/** Reads a resolved file whole, never through a symlink, only while it is still what was resolved. */
-async function readResolved(path: string, expect: ExpectedFile | undefined): Promise<ReadFile> {
-  let handle;
+/**
+ * Reads a resolved file whole, never through a symlink, only while it is still what was resolved.
+ * The calls are made in place: for small files a thread-pool round trip costs more than the call
+ * (as in the scanner); the server yields to the event loop between files.
+ */
+function readResolved(path: string, expect: ExpectedFile | undefined): ReadFile {
+  let fd;
   try {
-    handle = await open(path, OPEN_FOR_READING);
+    fd = openSync(path, OPEN_FOR_READING);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? { status: 'CHANGED', message: 'the file is gone since it was scanned' } : { status: 'NOT_FOUND', message: `cannot open: ${code ?? 'error'}` };
   }
   try {
-    const stats = await handle.stat({ bigint: true });
+    const stats = fstatSync(fd, { bigint: true });
     if (!stats.isFile()) return { status: 'NOT_FOUND', message: 'no longer a file' };
     if (expect !== undefined && (stats.size !== BigInt(expect.size) || stats.mtimeNs !== expect.mtimeNs || stats.ino !== expect.inode)) {
       return { status: 'CHANGED', message: 'the file changed on disk since it was scanned' };
@@ -93,14 +99,16 @@ async function readResolved(path: string, expect: ExpectedFile | undefined): Pro
     const content = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await handle.read(content, got, size - got, got);
+      const bytesRead = readSync(fd, content, got, size - got, got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
     if (got !== size) return { status: 'CHANGED', message: 'the file shrank while it was read' };
     return { content };
+  } catch (error) {
+    return { status: 'NOT_FOUND', message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? asError(error).message}` };
   } finally {
-    await handle.close().catch(() => undefined);
+    closeSync(fd);
   }
 }
 
@@ -119,25 +127,28 @@ export async function serveFetch(stream: Stream, context: FetchServeContext): Pr
     admitted = context.admit();
     if (!admitted) {
       const busy = encodeFetchReply({ status: 'BUSY', message: 'serving as many transfers as it will' });
-      for (let k = 0; k < requests.length; k++) await writer.writeMessage(busy);
+      const framed = Buffer.concat([Uint8Array.from(encodeVarint(busy.length)), busy]);
+      await writer.write(Buffer.concat(requests.map(() => framed)));
       await writer.end(idle.signal);
       return;
     }
     const resolutions = await context.resolve(requests);
     if (resolutions.length !== requests.length) throw new Error(`resolved ${resolutions.length} of ${requests.length} files`);
-    const reads = new Map<number, Promise<ReadFile>>();
-    const startRead = (k: number) => {
-      const resolution = resolutions[k];
-      const read = 'status' in resolution ? Promise.resolve(resolution) : readResolved(resolution.path, resolution.expect);
-      read.catch(() => undefined); // awaited in order below
-      reads.set(k, read);
+    // Replies are gathered into sends of about COALESCE_BYTES: one muxer frame (and one encryption)
+    // for many small files instead of two per file.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const parts = pending;
+      pending = [];
+      pendingBytes = 0;
+      await writer.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
     };
-    for (let k = 0; k < Math.min(READ_AHEAD, requests.length); k++) startRead(k);
     let skipCompression = 0;
-    for (let k = 0; k < requests.length; k++) {
-      if (k + READ_AHEAD < requests.length) startRead(k + READ_AHEAD);
-      const read = await reads.get(k)!;
-      reads.delete(k);
+    let worked = performance.now();
+    for (const [k, resolution] of resolutions.entries()) {
+      const read = 'status' in resolution ? resolution : readResolved(resolution.path, resolution.expect);
       let reply: FetchReply;
       if ('status' in read) {
         reply = read;
@@ -158,7 +169,18 @@ export async function serveFetch(stream: Stream, context: FetchServeContext): Pr
         }
         reply = { status: 'OK', content, compressed };
       }
-      await writer.writeMessage(encodeFetchReply(reply));
+      const message = encodeFetchReply(reply);
+      pending.push(Uint8Array.from(encodeVarint(message.length)), message);
+      pendingBytes += message.length;
+      if (pendingBytes >= COALESCE_BYTES || k === resolutions.length - 1) {
+        await flush();
+        worked = performance.now();
+      } else if (performance.now() - worked > YIELD_AFTER_MS) {
+        // Reads are made in place: let the event loop turn (other streams, timers).
+        await flush();
+        await new Promise((resolve) => setImmediate(resolve));
+        worked = performance.now();
+      }
     }
     await writer.end(idle.signal);
   } catch (error) {
