@@ -169,4 +169,36 @@ describe('apply: whole-file fetch batches', () => {
     assert.deepEqual((await b.applier.apply(await announced(a))).failed, []);
     assert.equal((await recordOf(b.store, 'docs/one.txt')).size, 3);
   });
+
+  it('files renamed into place but not recorded (a crash before the commit) are found by the next scan and merge, with no copy and no loss', async (t) => {
+    const {
+      sides: [a, b],
+    } = await fetchingSides(t, ['A', 'B']);
+    const paths = await smallFiles(a.root, 12, 6);
+    await a.scanner.scan();
+    const commit = b.store.commit.bind(b.store);
+    b.store.commit = async (changes) => {
+      if (changes.length > 1) throw new Error('power cut');
+      return commit(changes);
+    };
+    const report = await b.applier.apply(await announced(a));
+    b.store.commit = commit;
+    assert.equal(report.failed.length, paths.length);
+    for (const path of paths) {
+      assert.equal(await b.store.get(path), undefined, `${path} is not recorded`);
+      assert.ok((await readFile(join(b.root, path))).equals(await readFile(join(a.root, path))), `${path} is in place, whole`);
+    }
+    // What the next start does: a scan, then the peer's records again.
+    await b.scanner.scan();
+    const again = await b.applier.apply(await announced(a));
+    assert.deepEqual(again.failed, []);
+    assert.deepEqual(again.conflictCopies, []);
+    for (const path of paths) assert.equal(outcomeOf(again, path), 'applied merged');
+    assert.equal(servedSince(a).deltas, paths.length, 'nothing fetched twice');
+    // B's merged versions dominate A's with the same content: A takes them without a transfer.
+    const back = await a.applier.apply(await announced(b));
+    assert.deepEqual(back.failed, []);
+    assert.equal(servedSince(b).deltas, 0);
+    await assertConverged(b, a);
+  });
 });
