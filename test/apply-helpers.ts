@@ -6,15 +6,17 @@ import { decodeSignature, encodeDelta, newDeltaStats, readFileChunks, type Rebui
 import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
 import { FolderLock, initFolder, openScanner, type Scanner, type ScanReport } from '../src/folder/index.js';
 import { Applier, remoteRecordOf, scannerHooks, type ApplierInit, type ApplyReport, type RemoteRecord } from '../src/node/index.js';
+import type { FetchFiles } from '../src/node/batch-apply.js';
+import type { FetchedFile } from '../src/protocol/fetch.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { compare } from '../src/store/version-vector.js';
 import { recordsOf } from './folder-helpers.js';
 import { tempDir } from './helpers.js';
 
-/** One delta served: which path, which attempt, how many literal bytes it sent. */
+/** One delta (or whole file, attempt 'fetch') served: which path, which attempt, how many literal bytes it sent. */
 export interface Served {
   readonly path: string;
-  readonly attempt: RebuildAttempt;
+  readonly attempt: RebuildAttempt | 'fetch';
   literalBytes: number;
 }
 
@@ -37,9 +39,11 @@ export interface Side {
    * Called as this side serves a delta, after reading the signature and before sending a byte; a
    * test may change files, wait or throw here.
    */
-  beforeServe?: (remote: RemoteRecord, attempt: RebuildAttempt) => Promise<void> | void;
-  /** Called once the whole delta was sent (the receiver has read its basis by then). */
-  afterServe?: (remote: RemoteRecord, attempt: RebuildAttempt) => Promise<void> | void;
+  beforeServe?: (remote: RemoteRecord, attempt: RebuildAttempt | 'fetch') => Promise<void> | void;
+  /** Called once the whole delta (or fetched file) was sent (the receiver has read its basis by then). */
+  afterServe?: (remote: RemoteRecord, attempt: RebuildAttempt | 'fetch') => Promise<void> | void;
+  /** Serves this many files of the next fetch batch, then fails as a lost connection would. */
+  fetchDiesAfter?: number;
   /** Sends this many delta bytes of the next transfer, then fails as a lost connection would. */
   interruptAfter?: number;
   /** Serves this file's bytes instead of the requested one (a lying or broken peer). */
@@ -70,6 +74,40 @@ export async function makeSide(t: TestContext, mesh: Mesh, name: string, deviceI
   };
   mesh.set(name, side);
   return side;
+}
+
+/**
+ * The fetch protocol in process (give it as `fetchFiles` in a side's init): the side named by
+ * `peer` answers each file as the protocol's server does, the exact version from its store and
+ * disk, or a refusal.
+ */
+export function fetchFrom(mesh: Mesh): FetchFiles {
+  return (peer, remotes) => serveWhole(mesh, peer, remotes);
+}
+
+async function* serveWhole(mesh: Mesh, peer: string, remotes: readonly RemoteRecord[]): AsyncGenerator<FetchedFile> {
+  const side = mesh.get(peer);
+  if (side === undefined) throw new Error(`no peer ${peer}`);
+  for (const remote of remotes) {
+    if (side.fetchDiesAfter !== undefined && side.fetchDiesAfter-- <= 0) {
+      side.fetchDiesAfter = undefined;
+      throw new Error('connection lost');
+    }
+    await side.beforeServe?.(remote, 'fetch');
+    const record = await side.store.get(remote.path);
+    if (record === undefined || record.deleted || record.type !== 'file') {
+      yield { status: 'NOT_FOUND', message: 'no such file' };
+      continue;
+    }
+    if (compare(record.version, remote.version) !== 'equal') {
+      yield { status: 'CHANGED', message: 'another version' };
+      continue;
+    }
+    const content = await readFile(join(side.root, side.serveInstead ?? remote.path));
+    side.served.push({ path: remote.path, attempt: 'fetch', literalBytes: content.length });
+    yield { status: 'OK', content };
+    await side.afterServe?.(remote, 'fetch');
+  }
 }
 
 /** Two devices, A and B (A's device id is the smaller). */

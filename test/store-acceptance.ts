@@ -51,6 +51,20 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       assert.equal(await store.get('A'), undefined);
     });
 
+    it('getMany reads many paths at once, in their order, undefined where none (even for a path no store could hold)', async (t) => {
+      const { store } = await fresh(t);
+      await store.commit([sampleChange('a'), sampleChange('a/b'), sampleChange('文档/c')]);
+      const paths = ['a/b', 'missing', '文档/c', 'a', 'a/b', '\uD800', ''];
+      const many = await store.getMany(paths);
+      assert.equal(many.length, paths.length);
+      for (const [k, path] of paths.entries()) assert.deepEqual(many[k], await store.get(path), path);
+      assert.deepEqual(
+        many.map((r) => r?.path),
+        ['a/b', undefined, '文档/c', 'a', 'a/b', undefined, undefined],
+      );
+      assert.deepEqual(await store.getMany([]), []);
+    });
+
     it('commit assigns consecutive sequences, starting after lastSequence', async (t) => {
       const { store } = await fresh(t);
       const first = await store.commit([sampleChange('one'), sampleChange('two'), sampleChange('three')]);

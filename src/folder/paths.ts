@@ -19,21 +19,28 @@ const LONE_SURROGATE = /\p{Cs}/u;
 // "C:" as the first segment is a drive on Windows: "C:/x" would leave the folder there.
 const DRIVE_LETTER = /^[A-Za-z]:$/;
 
+// Printable ASCII: no control character, no surrogate, already NFC, one byte per character.
+const PRINTABLE_ASCII = /^[\u0020-\u007e]*$/;
+
 /** Why `path` is not a valid folder-relative path, or undefined when it is. */
 export function relativePathProblem(path: string): string | undefined {
   if (path.length === 0) return 'empty';
   if (path.startsWith('/')) return 'absolute';
   if (path.includes('\\')) return 'contains a backslash';
-  if (CONTROL_CHARACTER.test(path)) return 'contains a control character';
-  if (LONE_SURROGATE.test(path)) return 'is not valid Unicode';
-  if (path.normalize('NFC') !== path) return 'is not in Unicode NFC form';
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
+  // Most paths are printable ASCII: the Unicode checks (the costly part, for every record sent or received) cannot fail.
+  const ascii = PRINTABLE_ASCII.test(path);
+  if (!ascii) {
+    if (CONTROL_CHARACTER.test(path)) return 'contains a control character';
+    if (LONE_SURROGATE.test(path)) return 'is not valid Unicode';
+    if (path.normalize('NFC') !== path) return 'is not in Unicode NFC form';
+  }
+  if ((ascii ? path.length : Buffer.byteLength(path)) > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
   const segments = path.split('/');
   if (DRIVE_LETTER.test(segments[0])) return 'starts with a drive letter';
   for (const segment of segments) {
     if (segment === '') return 'has an empty segment';
     if (segment === '.' || segment === '..') return `has a "${segment}" segment`;
-    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) return `has a name longer than ${MAX_NAME_BYTES} bytes`;
+    if ((ascii ? segment.length : Buffer.byteLength(segment)) > MAX_NAME_BYTES) return `has a name longer than ${MAX_NAME_BYTES} bytes`;
   }
   return undefined;
 }

@@ -4,6 +4,7 @@ import type { Scanner } from '../folder/scanner.js';
 import type { Store } from '../store/types.js';
 import type { ApplyReport } from './apply-report.js';
 import { ApplyRun, type IgnoreMatcher } from './apply-run.js';
+import type { FetchFiles } from './batch-apply.js';
 import type { Exchange } from './puller.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -19,6 +20,12 @@ export interface ApplierInit {
   readonly lock: FolderLock;
   /** Fetches a delta from the peer named by the record (the transfer protocol). */
   readonly exchange: Exchange;
+  /**
+   * Fetches many whole files from one peer on one stream (the fetch protocol): used for new and
+   * small files, where a delta cannot pay (see WHOLE_FILE_BYTES). Default: none, every file goes
+   * by `exchange`.
+   */
+  readonly fetchFiles?: FetchFiles;
   /**
    * The peers to pull a record's exact version from, best first: the one that announced it and
    * others that announced the same version, connected ones only. A pull that fails goes on with the

@@ -23,7 +23,9 @@ import {
   tempPathOf,
   unlinkIfPresent,
 } from './disk.js';
+import { MAX_FETCH_FILE_BYTES } from '../protocol/constants.js';
 import { ConflictCopyExistsError, ContentMismatchError, InvalidRemoteRecordError } from './errors.js';
+import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
 import { LocalContentIndex } from './local-content.js';
 import { decide, type Decision } from './planner.js';
 import { Puller, type Exchange, type PulledFile } from './puller.js';
@@ -34,6 +36,12 @@ const APPLIED_MODE_MASK = 0o777;
 /** Peers one pull tries at most (each goes on from what the previous one sent). */
 export const MAX_PULL_SOURCES = 3;
 const NO_BYTES = new Uint8Array(0);
+/**
+ * Files up to this size are fetched whole even when a local version could serve as a delta's
+ * basis: the signature, the delta's framing and the round of the engine cost about what they save.
+ * Larger ones (up to MAX_FETCH_FILE_BYTES) are fetched whole only when nothing local shares a block.
+ */
+export const WHOLE_FILE_BYTES = 16 * 1024;
 
 /** Decides which paths the local rules ignore (the scanner's IgnoreRules fits). */
 export interface IgnoreMatcher {
@@ -45,6 +53,7 @@ export interface ApplyRunComponents {
   readonly store: Store;
   readonly lock: FolderLock;
   readonly exchange: Exchange;
+  readonly fetchFiles?: FetchFiles;
   readonly sources?: (remote: RemoteRecord) => readonly string[];
   readonly concurrency: number;
   readonly ignores?: IgnoreMatcher;
@@ -105,17 +114,92 @@ export class ApplyRun {
 
     await this.each(folders, 1);
     const replacingFolders: RemoteRecord[][] = [];
-    await this.each(files, this.components.concurrency, async (group) => {
-      const local = await this.components.store.get(group[0].path);
-      if (local?.type !== 'directory' || local.deleted) return false;
-      replacingFolders.push(group);
-      return true;
-    });
+    const { whole, rest } = await this.selectWholeFiles(files);
+    await Promise.allSettled([
+      this.fetchWhole(whole),
+      this.each(rest, this.components.concurrency, async (group) => {
+        const local = await this.components.store.get(group[0].path);
+        if (local?.type !== 'directory' || local.deleted) return false;
+        replacingFolders.push(group);
+        return true;
+      }),
+    ]);
+    if (this.fatal !== undefined) throw this.fatal.error;
     await this.each(deletes, 1);
     await this.each(replacingFolders, this.components.concurrency);
 
     if (this.rescans.size > 0 && this.components.rescan !== undefined) await this.components.rescan([...this.rescans]);
     return this.report.finish(performance.now() - started);
+  }
+
+  /**
+   * Sets apart the files to fetch whole in batches (BatchApply): a single record of a file up to
+   * MAX_FETCH_FILE_BYTES to be applied over nothing or an older file (no conflict, no folder in
+   * the way, not the same bytes), that no local file holds already (those are copied), and that
+   * is small (WHOLE_FILE_BYTES) or shares no block with a local file (a delta would not pay). The
+   * local records are read in one batch; records already up to date are settled here. The rest
+   * goes the way of one record at a time.
+   */
+  private async selectWholeFiles(files: RemoteRecord[][]): Promise<{ whole: WholeFile[]; rest: RemoteRecord[][] }> {
+    const rest: RemoteRecord[][] = [];
+    const candidates: RemoteRecord[] = [];
+    for (const group of files) {
+      const remote = group[0];
+      const fits =
+        group.length === 1 &&
+        remote.type === 'file' &&
+        !remote.deleted &&
+        remote.size <= MAX_FETCH_FILE_BYTES &&
+        remoteRecordProblem(remote) === undefined &&
+        this.components.ignores?.isIgnored(remote.path, false) !== true;
+      if (fits) candidates.push(remote);
+      else rest.push(group);
+    }
+    const whole: WholeFile[] = [];
+    if (candidates.length === 0) return { whole, rest };
+    const locals = await this.components.store.getMany(candidates.map((remote) => remote.path));
+    for (const [k, remote] of candidates.entries()) {
+      const local = locals[k];
+      const decision = decide(local, remote);
+      if (decision.action === 'nothing') {
+        this.report.skip(remote.path, 'up-to-date');
+        continue;
+      }
+      const replacesFile = local === undefined || local.deleted || (local.type === 'file' && !sameBytes(local, remote));
+      if (this.components.fetchFiles === undefined || decision.action !== 'apply' || !replacesFile || remote.size === 0 || !(await this.worthFetchingWhole(remote, local))) {
+        rest.push([remote]);
+        continue;
+      }
+      whole.push({ remote, local });
+    }
+    return { whole, rest };
+  }
+
+  /** Whether a file is better fetched whole than by delta (see selectWholeFiles). */
+  private async worthFetchingWhole(remote: RemoteRecord, local: FileRecord | undefined): Promise<boolean> {
+    const index = await this.localContent();
+    if (index.withContent(remote.contentHash).length > 0) return false;
+    if (remote.size <= WHOLE_FILE_BYTES) return true;
+    const hasOldVersion = local !== undefined && !local.deleted && local.size > 0;
+    return !hasOldVersion && index.mostShared(remote.blockHashes, remote.path) === undefined;
+  }
+
+  /** Fetches and places the files chosen by selectWholeFiles; a missing folder ends the apply. */
+  private async fetchWhole(files: readonly WholeFile[]): Promise<void> {
+    const { fetchFiles } = this.components;
+    if (files.length === 0 || fetchFiles === undefined) return;
+    const batch = new BatchApply({
+      ...this.components,
+      fetchFiles,
+      maxSources: MAX_PULL_SOURCES,
+      report: this.report,
+      committed: (record) => this.index?.add(record),
+    });
+    try {
+      await batch.run(files);
+    } catch (error) {
+      this.fatal ??= { error };
+    }
   }
 
   /** Applies the groups, `width` at a time; `defer` may set a group aside for later. */

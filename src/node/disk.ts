@@ -1,4 +1,4 @@
-import { constants, type BigIntStats } from 'node:fs';
+import { constants, lstatSync, openSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
@@ -32,6 +32,16 @@ const OPEN_NO_FOLLOW = constants.O_RDONLY | O_NOFOLLOW | (constants.O_NONBLOCK ?
 export async function lstatOrUndefined(absolute: string): Promise<BigIntStats | undefined> {
   try {
     return await lstat(absolute, { bigint: true });
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** lstatOrUndefined made in place: for the many small calls of a batch, where a thread-pool round trip costs more than the call. */
+export function lstatSyncOrUndefined(absolute: string): BigIntStats | undefined {
+  try {
+    return lstatSync(absolute, { bigint: true });
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -115,6 +125,11 @@ export async function removePlanted(absolute: string): Promise<void> {
 /** Creates a new file at `absolute` for writing: O_CREAT | O_EXCL | O_NOFOLLOW, never through a planted name. */
 export function createExclusive(absolute: string, mode = TEMP_FILE_MODE): Promise<FileHandle> {
   return open(absolute, CREATE_EXCLUSIVE, mode);
+}
+
+/** createExclusive made in place: a file descriptor. */
+export function createExclusiveSync(absolute: string, mode = TEMP_FILE_MODE): number {
+  return openSync(absolute, CREATE_EXCLUSIVE, mode);
 }
 
 /** Opens what must be a regular file for reading (ELOOP on a symlink, no hang on a FIFO). */

@@ -4,7 +4,17 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { FolderWatcher } from '../folder/watcher.js';
 import { openLocalFolder, type LocalFolder } from '../folder/local-folder.js';
 import type { ScanReport } from '../folder/report.js';
-import { fetchDelta, IndexExchange, TransferServer, type Resolution, type TransferRequest, type RemoteRecord as WireRemoteRecord } from '../protocol/index.js';
+import {
+  fetchDelta,
+  fetchFiles,
+  IndexExchange,
+  TransferServer,
+  type FetchedFile,
+  type FetchResolution,
+  type Resolution,
+  type TransferRequest,
+  type RemoteRecord as WireRemoteRecord,
+} from '../protocol/index.js';
 import { ControlServer } from '../control/control-server.js';
 import { controlSocketPath } from '../control/socket-path.js';
 import { STATUS_VERSION, type NodeStatus } from '../control/status.js';
@@ -198,10 +208,23 @@ export class MeshNode {
             { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.tracker, answers },
           ),
         ),
+      fetchFiles: (peer, remotes) =>
+        this.trackedFetch(
+          peer,
+          remotes,
+          receiveLimit,
+          fetchFiles(
+            network.libp2p,
+            peerIdFromString(peer),
+            remotes.map((remote) => ({ request: { path: remote.path, version: remote.version, contentHash: remote.contentHash }, size: remote.size })),
+            { traffic: this.tracker },
+          ),
+        ),
     });
     this.server = new TransferServer({
       libp2p: network.libp2p,
       resolve: (request) => this.resolve(request),
+      resolveMany: (requests) => this.resolveMany(requests),
       onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
       throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
       traffic: this.tracker,
@@ -275,6 +298,23 @@ export class MeshNode {
         await limit?.take(chunk.length);
         progress.advance(chunk.length);
         yield chunk;
+      }
+    } finally {
+      progress.end();
+    }
+  }
+
+  /** A fetch batch, held to the download limit and counted into the status (as one pull) as its files arrive. */
+  private async *trackedFetch(peer: string, remotes: readonly RemoteRecord[], limit: RateLimiter | undefined, files: AsyncIterable<FetchedFile>): AsyncGenerator<FetchedFile> {
+    const what = remotes.length === 1 ? remotes[0].path : `${remotes[0].path} and ${remotes.length - 1} more files`;
+    const progress = this.tracker.transferStarted(what, peer, remotes.reduce((sum, remote) => sum + remote.size, 0));
+    try {
+      for await (const file of files) {
+        if (file.status === 'OK') {
+          await limit?.take(file.content.length);
+          progress.advance(file.content.length);
+        }
+        yield file;
       }
     } finally {
       progress.end();
@@ -356,6 +396,22 @@ export class MeshNode {
       return { status: 'NOT_FOUND', message: messageOf(error) };
     }
     return { path };
+  }
+
+  /**
+   * resolve() for a fetch batch: the records read at once; the fetch server checks each opened
+   * file against its record's size, mtime and inode (no lstat here).
+   */
+  private async resolveMany(requests: readonly TransferRequest[]): Promise<FetchResolution[]> {
+    const records = await this.folder.store.getMany(requests.map((request) => request.path));
+    return requests.map((request, k) => {
+      const record = records[k];
+      if (record === undefined || record.deleted || record.type !== 'file') return { status: 'NOT_FOUND', message: 'no such file' };
+      if (compare(record.version, request.version) !== 'equal' || !same(record.contentHash, request.contentHash)) {
+        return { status: 'CHANGED', message: 'that version is no longer the current one' };
+      }
+      return { path: join(this.folder.root, ...record.path.split('/')), expect: { size: record.size, mtimeNs: record.mtimeNs, inode: record.inode } };
+    });
   }
 
   /** Stops watching, exchanging, serving and the network, then closes the index. */

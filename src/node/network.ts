@@ -27,6 +27,9 @@ import { meshPrivateNetwork } from './private-network.js';
 import { Redialer } from './redialer.js';
 
 /** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
+/** Parsed peer ids kept (see #openConnections); peers are few, the map is cleared past this. */
+const MAX_PARSED_PEER_IDS = 1024;
+
 export const YAMUX_MAX_STREAM_WINDOW = 2 * 1024 * 1024;
 /** Where the node listens unless told otherwise: every IPv4 interface. */
 export const DEFAULT_LISTEN_HOST = '0.0.0.0';
@@ -204,6 +207,8 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
   readonly #log: Logger;
   readonly #timing: NetworkTiming;
   readonly #staticPeers: StaticPeer[];
+  /** Peer ids already parsed from their strings (isConnected is asked for every file pulled). */
+  readonly #parsedPeerIds = new Map<string, PeerId>();
   /** Addresses of peers found by mDNS (without /p2p/), latest announcement. */
   readonly #discovered = new Map<string, Multiaddr[]>();
   readonly #graceTimers = new Map<string, NodeJS.Timeout>();
@@ -312,11 +317,16 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
   }
 
   #openConnections(peerId: string): Connection[] {
-    let id: PeerId;
-    try {
-      id = peerIdFromString(peerId);
-    } catch {
-      return [];
+    let id = this.#parsedPeerIds.get(peerId);
+    if (id === undefined) {
+      try {
+        id = peerIdFromString(peerId);
+      } catch {
+        return [];
+      }
+      // Parsing a peer id (base58, multihash) costs more than the lookup; a pull asks per file.
+      if (this.#parsedPeerIds.size >= MAX_PARSED_PEER_IDS) this.#parsedPeerIds.clear();
+      this.#parsedPeerIds.set(peerId, id);
     }
     return this.libp2p.getConnections(id).filter((c) => c.status === 'open');
   }

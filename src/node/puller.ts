@@ -34,8 +34,8 @@ export type Exchange = (
   answers: AsyncIterable<Uint8Array>,
 ) => AsyncIterable<Uint8Array>;
 
-/** Where a pulled file's bytes came from: nothing (empty file), a local copy, or a transfer. */
-export type PullSource = 'empty' | 'copy' | 'transfer';
+/** Where a pulled file's bytes came from: nothing (empty file), a local copy, a transfer (delta), or a whole-file fetch. */
+export type PullSource = 'empty' | 'copy' | 'transfer' | 'fetch';
 /**
  * The basis of a transfer: the partial temp file of an interrupted pull of the same content, the
  * old version at the path, the local file sharing the most blocks, or none.

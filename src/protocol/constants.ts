@@ -4,6 +4,7 @@ import { MAX_PATH_BYTES } from '../folder/paths.js';
 export const INDEX_PROTOCOL = '/mesh/index/1.0.0';
 /** 2.0.0: the fine round (the client answers SIGN instructions on the same stream). */
 export const TRANSFER_PROTOCOL = '/mesh/transfer/2.0.0';
+export const FETCH_PROTOCOL = '/mesh/fetch/1.0.0';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -39,6 +40,18 @@ export const MAX_SIGNATURE_BYTES = 64 * MiB;
 /** A refusal's message is cut to this many characters before it is sent. */
 export const MAX_REFUSAL_MESSAGE_LENGTH = 1024;
 
+// Fetch (whole files, many per stream).
+/** Most files one FetchRequest asks for. */
+export const MAX_FETCH_FILES = 256;
+/** Largest file fetched whole: larger ones go by delta (transfer), whatever their basis. */
+export const MAX_FETCH_FILE_BYTES = 1 * MiB;
+/** A client cuts a batch before its files' sizes add up to more than this. */
+export const FETCH_BATCH_TARGET_BYTES = 4 * MiB;
+/** Longest FetchRequest accepted (a client cuts its batch before this). */
+export const MAX_FETCH_REQUEST_BYTES = 1 * MiB;
+/** Longest FetchReply accepted: a whole file, status and message (compressed or not). */
+export const MAX_FETCH_REPLY_BYTES = MAX_FETCH_FILE_BYTES + 8 * KiB;
+
 // Chunked byte streams (signature and delta).
 /** Bytes of payload a sender puts in one chunk. */
 export const CHUNK_PAYLOAD_BYTES = 256 * KiB;
@@ -70,7 +83,10 @@ export const INDEX_MAX_OUTBOUND_STREAMS = 2;
 /** The puller runs at most 4 pulls at once; 8 leaves room for a retry while an old stream closes. */
 export const TRANSFER_MAX_INBOUND_STREAMS = 8;
 export const TRANSFER_MAX_OUTBOUND_STREAMS = 8;
-/** Transfers one server runs at once over all peers; more are answered BUSY. */
+/** The puller runs at most 2 fetch batches per peer at once; 4 leaves room for a retry. */
+export const FETCH_MAX_INBOUND_STREAMS = 4;
+export const FETCH_MAX_OUTBOUND_STREAMS = 4;
+/** Transfers (and fetch batches) one server runs at once over all peers; more are answered BUSY. */
 export const MAX_ACTIVE_TRANSFERS = 8;
 
 // Timeouts (milliseconds).

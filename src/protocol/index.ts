@@ -6,3 +6,4 @@ export * from './streams.js';
 export * from './transfer.js';
 export * from './wire-record.js';
 export * from './traffic.js';
+export * from './fetch.js';

@@ -1,9 +1,17 @@
 import { relativePathProblem } from '../folder/paths.js';
 import { MAX_VECTOR_DEVICES, vectorProblem, type VersionVector } from '../store/version-vector.js';
-import { BATCH_TARGET_BYTES, MAX_BATCH_RECORDS, MAX_REFUSAL_MESSAGE_LENGTH } from './constants.js';
+import { BATCH_TARGET_BYTES, MAX_BATCH_RECORDS, MAX_FETCH_FILE_BYTES, MAX_FETCH_FILES, MAX_REFUSAL_MESSAGE_LENGTH } from './constants.js';
 import { ProtocolError, type RefusalStatus } from './errors.js';
 import { encodeVarint } from './varint.js';
-import { IndexBatch, IndexRequest, TransferRequest as WireTransferRequest, TransferResponse as WireTransferResponse, WireRecord } from './messages.js';
+import {
+  FetchReply as WireFetchReply,
+  FetchRequest as WireFetchRequest,
+  IndexBatch,
+  IndexRequest,
+  TransferRequest as WireTransferRequest,
+  TransferResponse as WireTransferResponse,
+  WireRecord,
+} from './messages.js';
 import { CONTENT_HASH_BYTES, fromWire, toWire, vectorFromWire, vectorToWire, type RemoteRecord } from './wire-record.js';
 
 /**
@@ -134,18 +142,21 @@ export function transferRequestProblem(request: TransferRequest): string | undef
 }
 
 export function encodeTransferRequest(request: TransferRequest): Uint8Array {
+  return WireTransferRequest.encode(transferRequestToWire(request));
+}
+
+function transferRequestToWire(request: TransferRequest): WireTransferRequest {
   const problem = transferRequestProblem(request);
   if (problem !== undefined) throw new RangeError(`invalid transfer request: ${problem}`);
-  return WireTransferRequest.encode({
+  return {
     path: request.path,
     version: vectorToWire(request.version),
     contentHash: request.contentHash as Uint8Array<ArrayBuffer>,
     fineRound: request.fineRound === true,
-  });
+  };
 }
 
-export function decodeTransferRequest(bytes: Uint8Array): TransferRequest {
-  const wire = decodeWith('transfer request', () => WireTransferRequest.decode(bytes, { limits: { version: MAX_VECTOR_DEVICES } }));
+function transferRequestFromWire(wire: WireTransferRequest, what: string): TransferRequest {
   const request: TransferRequest = {
     path: wire.path,
     version: vectorFromWire(wire.version),
@@ -153,8 +164,13 @@ export function decodeTransferRequest(bytes: Uint8Array): TransferRequest {
     fineRound: wire.fineRound === true,
   };
   const problem = transferRequestProblem(request);
-  if (problem !== undefined) throw new ProtocolError(`transfer request: ${problem}`);
+  if (problem !== undefined) throw new ProtocolError(`${what}: ${problem}`);
   return request;
+}
+
+export function decodeTransferRequest(bytes: Uint8Array): TransferRequest {
+  const wire = decodeWith('transfer request', () => WireTransferRequest.decode(bytes, { limits: { version: MAX_VECTOR_DEVICES } }));
+  return transferRequestFromWire(wire, 'transfer request');
 }
 
 export type TransferStatus = 'OK' | RefusalStatus;
@@ -175,17 +191,71 @@ const STATUS_FROM_WIRE: ReadonlyMap<WireTransferResponse.Status, TransferStatus>
   Object.entries(STATUS_TO_WIRE).map(([status, wire]) => [wire, status as TransferStatus]),
 );
 
+/** Cut by code points, so no surrogate pair is split. */
+function cutMessage(message: string): string {
+  return message.length <= MAX_REFUSAL_MESSAGE_LENGTH ? message : [...message].slice(0, MAX_REFUSAL_MESSAGE_LENGTH).join('');
+}
+
 export function encodeTransferResponse(response: TransferResponse): Uint8Array {
-  return WireTransferResponse.encode({
-    status: STATUS_TO_WIRE[response.status],
-    // Cut by code points, so no surrogate pair is split.
-    message: [...response.message].slice(0, MAX_REFUSAL_MESSAGE_LENGTH).join(''),
-  });
+  return WireTransferResponse.encode({ status: STATUS_TO_WIRE[response.status], message: cutMessage(response.message) });
 }
 
 export function decodeTransferResponse(bytes: Uint8Array): TransferResponse {
   const wire = decodeWith('transfer response', () => WireTransferResponse.decode(bytes));
   const status = STATUS_FROM_WIRE.get(wire.status);
   if (status === undefined) throw new ProtocolError(`transfer response with status ${String(wire.status)}`);
+  return { status, message: wire.message };
+}
+
+// ---- Fetch ----
+
+/** The files a FetchRequest asks for: from 1 to MAX_FETCH_FILES exact versions. */
+export function encodeFetchRequest(requests: readonly TransferRequest[]): Uint8Array {
+  if (requests.length === 0 || requests.length > MAX_FETCH_FILES) throw new RangeError(`a fetch asks for 1 to ${MAX_FETCH_FILES} files, not ${requests.length}`);
+  return WireFetchRequest.encode({ files: requests.map(transferRequestToWire) });
+}
+
+export function decodeFetchRequest(bytes: Uint8Array): TransferRequest[] {
+  const wire = decodeWith('fetch request', () =>
+    WireFetchRequest.decode(bytes, { limits: { files: MAX_FETCH_FILES, files$: { version: MAX_VECTOR_DEVICES } } }),
+  );
+  if (wire.files.length === 0) throw new ProtocolError('fetch request for no file');
+  return wire.files.map((file, k) => transferRequestFromWire(file, `fetch request, file ${k}`));
+}
+
+/** One file of a fetch, as the server answers it: its bytes, or why not. */
+export type FetchReply =
+  | { readonly status: 'OK'; readonly content: Uint8Array; readonly compressed: boolean }
+  | { readonly status: RefusalStatus; readonly message: string };
+
+const FETCH_STATUS_TO_WIRE: Readonly<Record<TransferStatus, WireFetchReply.Status>> = {
+  OK: WireFetchReply.Status.OK,
+  NOT_FOUND: WireFetchReply.Status.NOT_FOUND,
+  CHANGED: WireFetchReply.Status.CHANGED,
+  BUSY: WireFetchReply.Status.BUSY,
+};
+const FETCH_STATUS_FROM_WIRE: ReadonlyMap<WireFetchReply.Status, TransferStatus> = new Map(
+  Object.entries(FETCH_STATUS_TO_WIRE).map(([status, wire]) => [wire, status as TransferStatus]),
+);
+
+export function encodeFetchReply(reply: FetchReply): Uint8Array {
+  if (reply.status === 'OK') {
+    if (reply.content.length > MAX_FETCH_FILE_BYTES) throw new RangeError(`a fetched file holds at most ${MAX_FETCH_FILE_BYTES} bytes`);
+    return WireFetchReply.encode({ status: WireFetchReply.Status.OK, message: '', content: reply.content as Uint8Array<ArrayBuffer>, compressed: reply.compressed });
+  }
+  return WireFetchReply.encode({ status: FETCH_STATUS_TO_WIRE[reply.status], message: cutMessage(reply.message), content: new Uint8Array(0), compressed: false });
+}
+
+/** A reply, checked: a known status, content only with OK, at most MAX_FETCH_FILE_BYTES of it, a bounded message. */
+export function decodeFetchReply(bytes: Uint8Array): FetchReply {
+  const wire = decodeWith('fetch reply', () => WireFetchReply.decode(bytes));
+  const status = FETCH_STATUS_FROM_WIRE.get(wire.status);
+  if (status === undefined) throw new ProtocolError(`fetch reply with status ${String(wire.status)}`);
+  if (wire.message.length > MAX_REFUSAL_MESSAGE_LENGTH * 2) throw new ProtocolError(`fetch reply with a message of ${wire.message.length} characters`);
+  if (status === 'OK') {
+    if (wire.content.length > MAX_FETCH_FILE_BYTES) throw new ProtocolError(`fetch reply with ${wire.content.length} bytes, over ${MAX_FETCH_FILE_BYTES}`);
+    return { status, content: wire.content, compressed: wire.compressed };
+  }
+  if (wire.content.length > 0 || wire.compressed) throw new ProtocolError(`fetch reply ${status} with content`);
   return { status, message: wire.message };
 }

@@ -1150,3 +1150,328 @@ export namespace TransferResponse {
     return streamMessage(buf, TransferResponse.codec(), opts)
   }
 }
+
+export interface FetchRequest {
+  files: TransferRequest[]
+}
+
+export namespace FetchRequest {
+  let _codec: Codec<FetchRequest>
+
+  export const codec = (): Codec<FetchRequest> => {
+    if (_codec == null) {
+      _codec = message<FetchRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.files != null && obj.files.length > 0) {
+          for (const value of obj.files) {
+            w.uint32(10)
+            TransferRequest.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          files: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.files != null && obj.files.length === opts.limits.files) {
+                throw new MaxLengthError('Decode error - repeated field "files" had too many elements')
+              }
+
+              if (obj.files.length === 256) {
+                throw new MaxLengthError('Decode error - repeated field "files" had too many elements')
+              }
+
+              obj.files.push(TransferRequest.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.files$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          files: 256
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.files != null && obj.files === opts.limits.files) {
+                throw new MaxLengthError('Streaming decode error - repeated field "files" had too many elements')
+              }
+
+              if (obj.files === 256) {
+                throw new MaxLengthError('Streaming decode error - repeated field "files" had too many elements')
+              }
+
+              for (const evt of TransferRequest.codec().stream(reader, reader.uint32(), `${prefix}.files[]`, {
+                limits: opts.limits?.files$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.files
+                }
+              }
+
+              obj.files++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface FetchRequestFilesPathFieldEvent {
+    field: '$.files[].path'
+    value: string
+    index: number
+  }
+
+  export interface FetchRequestFilesVersionDeviceFieldEvent {
+    field: '$.files[].version[].device'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface FetchRequestFilesVersionValueFieldEvent {
+    field: '$.files[].version[].value'
+    value: number
+    index: number
+  }
+
+  export interface FetchRequestFilesContentHashFieldEvent {
+    field: '$.files[].contentHash'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface FetchRequestFilesFineRoundFieldEvent {
+    field: '$.files[].fineRound'
+    value: boolean
+    index: number
+  }
+
+  export function encode (obj: Partial<FetchRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, FetchRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchRequest>): FetchRequest {
+    return decodeMessage(buf, FetchRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchRequest>): Generator<FetchRequestFilesPathFieldEvent | FetchRequestFilesVersionDeviceFieldEvent | FetchRequestFilesVersionValueFieldEvent | FetchRequestFilesContentHashFieldEvent | FetchRequestFilesFineRoundFieldEvent> {
+    return streamMessage(buf, FetchRequest.codec(), opts)
+  }
+}
+
+export interface FetchReply {
+  status: FetchReply.Status
+  message: string
+  content: Uint8Array<ArrayBuffer>
+  compressed: boolean
+}
+
+export namespace FetchReply {
+  export enum Status {
+    STATUS_UNSPECIFIED = 'STATUS_UNSPECIFIED',
+    OK = 'OK',
+    NOT_FOUND = 'NOT_FOUND',
+    CHANGED = 'CHANGED',
+    BUSY = 'BUSY'
+  }
+
+  enum __StatusValues {
+    STATUS_UNSPECIFIED = 0,
+    OK = 1,
+    NOT_FOUND = 2,
+    CHANGED = 3,
+    BUSY = 4
+  }
+
+  export namespace Status {
+    export const codec = (): Codec<Status> => {
+      return enumeration<Status>(__StatusValues)
+    }
+  }
+
+  let _codec: Codec<FetchReply>
+
+  export const codec = (): Codec<FetchReply> => {
+    if (_codec == null) {
+      _codec = message<FetchReply>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.status != null && __StatusValues[obj.status] !== 0) {
+          w.uint32(8)
+          FetchReply.Status.codec().encode(obj.status, w)
+        }
+
+        if ((obj.message != null && obj.message !== '')) {
+          w.uint32(18)
+          w.string(obj.message)
+        }
+
+        if ((obj.content != null && obj.content.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.content)
+        }
+
+        if ((obj.compressed != null && obj.compressed !== false)) {
+          w.uint32(32)
+          w.bool(obj.compressed)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          status: Status.STATUS_UNSPECIFIED,
+          message: '',
+          content: uint8ArrayAlloc(0),
+          compressed: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.status = FetchReply.Status.codec().decode(reader)
+              break
+            }
+            case 2: {
+              obj.message = reader.string()
+              break
+            }
+            case 3: {
+              obj.content = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.compressed = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.status`,
+                value: FetchReply.Status.codec().decode(reader)
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.message`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.content`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.compressed`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface FetchReplyStatusFieldEvent {
+    field: '$.status'
+    value: FetchReply.Status
+  }
+
+  export interface FetchReplyMessageFieldEvent {
+    field: '$.message'
+    value: string
+  }
+
+  export interface FetchReplyContentFieldEvent {
+    field: '$.content'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface FetchReplyCompressedFieldEvent {
+    field: '$.compressed'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<FetchReply>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, FetchReply.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchReply>): FetchReply {
+    return decodeMessage(buf, FetchReply.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchReply>): Generator<FetchReplyStatusFieldEvent | FetchReplyMessageFieldEvent | FetchReplyContentFieldEvent | FetchReplyCompressedFieldEvent> {
+    return streamMessage(buf, FetchReply.codec(), opts)
+  }
+}

@@ -12,6 +12,9 @@ import {
 } from '../delta/index.js';
 import {
   CHUNK_KEEP_ALIVE_INTERVAL,
+  FETCH_MAX_INBOUND_STREAMS,
+  FETCH_MAX_OUTBOUND_STREAMS,
+  FETCH_PROTOCOL,
   MAX_ACTIVE_TRANSFERS,
   MAX_SIGNATURE_BYTES,
   MAX_TRANSFER_REQUEST_BYTES,
@@ -50,6 +53,7 @@ import {
   type ChunkStats,
 } from './streams.js';
 import { metered, type TrafficMeter } from './traffic.js';
+import { serveFetch, type FetchResolution } from './fetch.js';
 
 /**
  * `/mesh/transfer/2.0.0`: one file version, rsync-style (docs/mesh-design.md, "Transfer").
@@ -96,7 +100,13 @@ export interface TransferServerInit {
    * on disk still matches the record; otherwise NOT_FOUND, CHANGED or BUSY with a reason.
    */
   resolve(request: TransferRequest, peer: string): Promise<Resolution>;
-  /** Transfers served at once over all peers; more are answered BUSY (default 8). */
+  /**
+   * The same decision for every file of a fetch batch (`/mesh/fetch/1.0.0`, fetch.ts) at once;
+   * a file resolved with `expect` is served only while the open file still shows that metadata.
+   * Default: `resolve` for each.
+   */
+  resolveMany?(requests: readonly TransferRequest[], peer: string): Promise<readonly FetchResolution[]>;
+  /** Transfers (and fetch batches) served at once over all peers; more are answered BUSY (default 8). */
   maxActive?: number;
   /** Abort a stream on which nothing moved for this long (ms; default 30 s). */
   idleTimeout?: number;
@@ -152,6 +162,42 @@ export class TransferServer {
       },
       { maxInboundStreams: TRANSFER_MAX_INBOUND_STREAMS, maxOutboundStreams: TRANSFER_MAX_OUTBOUND_STREAMS },
     );
+    await this.init.libp2p.handle(
+      FETCH_PROTOCOL,
+      (stream, connection) => {
+        const task = this.serveFetch(stream, connection);
+        this.tasks.add(task);
+        void task.finally(() => this.tasks.delete(task));
+      },
+      { maxInboundStreams: FETCH_MAX_INBOUND_STREAMS, maxOutboundStreams: FETCH_MAX_OUTBOUND_STREAMS },
+    );
+  }
+
+  /** A fetch batch: many whole files on one stream (fetch.ts), sharing the transfers' slots. */
+  private async serveFetch(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    this.streams.add(stream);
+    try {
+      if (!this.running) throw new StreamEndedError('transfer server stopped');
+      await serveFetch(stream, {
+        peer,
+        idleTimeout: this.idleTimeout,
+        resolve: (requests) => this.init.resolveMany?.(requests, peer) ?? Promise.all(requests.map((request) => this.init.resolve(request, peer))),
+        admit: () => {
+          if (this.active >= this.maxActive) return false;
+          this.active++;
+          return true;
+        },
+        release: () => this.active--,
+        ...(this.init.throttle === undefined ? {} : { throttle: (content) => this.init.throttle!(content) }),
+        ...(this.init.traffic === undefined ? {} : { traffic: this.init.traffic }),
+      });
+    } catch (error) {
+      stream.abort(asError(error));
+      if (this.running) this.init.onError?.(peer, asError(error));
+    } finally {
+      this.streams.delete(stream);
+    }
   }
 
   /** Aborts every transfer and waits for them to end. */
@@ -159,6 +205,7 @@ export class TransferServer {
     if (!this.running) return;
     this.running = false;
     await this.init.libp2p.unhandle(TRANSFER_PROTOCOL);
+    await this.init.libp2p.unhandle(FETCH_PROTOCOL);
     for (const stream of this.streams) stream.abort(new StreamEndedError('transfer server stopped'));
     await Promise.allSettled([...this.tasks]);
   }

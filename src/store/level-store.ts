@@ -183,6 +183,18 @@ class LevelStore implements Store {
     return value === undefined ? undefined : decodeStored(value, path);
   }
 
+  async getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]> {
+    this.assertOpen();
+    const storable = paths.filter((path) => keyProblem(path) === undefined);
+    const values = storable.length === 0 ? [] : ((await this.db.getMany(storable.map(fileKey))) as (Uint8Array | undefined)[]);
+    const found = new Map<string, FileRecord>();
+    storable.forEach((path, k) => {
+      const value = values[k];
+      if (value !== undefined) found.set(path, decodeStored(value, path));
+    });
+    return paths.map((path) => found.get(path));
+  }
+
   async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
     this.assertOpen();
     for (const change of changes) check(changeProblem(change));

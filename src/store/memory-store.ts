@@ -57,6 +57,14 @@ export class MemoryStore implements Store {
     return record === undefined ? undefined : copyRecord(record);
   }
 
+  async getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]> {
+    this.assertOpen();
+    return paths.map((path) => {
+      const record = this.files.get(path);
+      return record === undefined ? undefined : copyRecord(record);
+    });
+  }
+
   async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
     this.assertOpen();
     // Every change is checked before any is applied: a commit is all or nothing.

@@ -65,6 +65,8 @@ export interface Store {
   /** The sequence of the latest commit (0 when nothing was ever committed). */
   readonly lastSequence: number;
   get(path: string): Promise<FileRecord | undefined>;
+  /** The records of `paths`, in their order (undefined where none): one read for many paths. */
+  getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]>;
   /**
    * Records the changes in one atomic batch, each with the next sequence number in order; a path's
    * previous sequence entry goes away. Returns the stored records.
