@@ -171,7 +171,8 @@ export class HostilePeer {
 
   /** Opens a stream on the existing connection to `peerId`. */
   async open(peerId: string, protocol: string): Promise<RawStream> {
-    const stream = await this.network.libp2p.dialProtocol(peerIdFromString(peerId), protocol, { signal: AbortSignal.timeout(10_000) });
+    // No limit of our own on streams: the victim's limits are what is tested.
+    const stream = await this.network.libp2p.dialProtocol(peerIdFromString(peerId), protocol, { signal: AbortSignal.timeout(10_000), maxOutboundStreams: 100_000 });
     return new RawStream(stream);
   }
 
