@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { MalformedDeltaError, VerificationError } from '../src/delta/errors.js';
 import { ContentMismatchError, InvalidRemoteRecordError } from '../src/node/errors.js';
 import { CONTENT_MISMATCH_WINDOW_MS, MAX_CONTENT_MISMATCHES, PeerPenalties } from '../src/node/peer-penalties.js';
-import { ProtocolError, StreamEndedError, TransferBusyError } from '../src/protocol/errors.js';
+import { ProtocolError, StreamEndedError, TransferBusyError, TruncatedStreamError } from '../src/protocol/errors.js';
 import { eventually } from './protocol-helpers.js';
 import { pseudoRandomBytes } from './helpers.js';
 import { batchOf, HostilePeer, sandbox, serveBytes, startVictim, waitForBan, wireFile } from './hostile-peer.js';
@@ -59,13 +59,14 @@ describe('hostile peer: wrong content', () => {
 });
 
 describe('peer penalties', () => {
-  it('a broken protocol bans at once; wrong bytes only the third time within the window; network failures never', () => {
+  it('a broken protocol bans at once; wrong bytes only the third time within the window; network failures and early ends never', () => {
     let now = 0;
     const penalties = new PeerPenalties(() => now);
     for (const error of [new ProtocolError('x'), new InvalidRemoteRecordError('x'), new MalformedDeltaError('x')]) {
       assert.equal(penalties.misbehaved('a', error), true, error.name);
     }
-    for (const error of [new StreamEndedError('x'), new TransferBusyError('x'), new Error('ECONNRESET')]) {
+    // A stream that ends early is what an honest peer's closing connection looks like too.
+    for (const error of [new StreamEndedError('x'), new TransferBusyError('x'), new TruncatedStreamError('x'), new Error('ECONNRESET')]) {
       assert.equal(penalties.misbehaved('b', error), false, error.name);
     }
     for (let k = 1; k < MAX_CONTENT_MISMATCHES; k++) assert.equal(penalties.misbehaved('c', new ContentMismatchError('x')), false);

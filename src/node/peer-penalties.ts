@@ -1,5 +1,5 @@
 import { MalformedDeltaError, VerificationError } from '../delta/errors.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { ProtocolError, TruncatedStreamError } from '../protocol/errors.js';
 import { ContentMismatchError, InvalidRemoteRecordError } from './errors.js';
 
 /** How long a peer that misbehaved is refused: its connections closed, its dials and ours denied. */
@@ -17,9 +17,11 @@ const MAX_TRACKED_PEERS = 1024;
  * What a failure says about the peer: 'broke-protocol' when it sent what no honest mesh node sends
  * (a malformed or oversized message, an invalid record, a hostile path, a delta that does not
  * parse), 'wrong-content' when the bytes it delivered do not hash to what it announced (an honest
- * peer's file may have changed while being read), undefined when it is not the peer's doing.
+ * peer's file may have changed while being read), undefined when it is not the peer's doing or an
+ * honest peer does the same (a stream that ends early: its connection closed).
  */
 export function misbehaviourOf(error: unknown): 'broke-protocol' | 'wrong-content' | undefined {
+  if (error instanceof TruncatedStreamError) return undefined;
   if (error instanceof ProtocolError || error instanceof InvalidRemoteRecordError || error instanceof MalformedDeltaError) return 'broke-protocol';
   if (error instanceof ContentMismatchError || error instanceof VerificationError) return 'wrong-content';
   return undefined;

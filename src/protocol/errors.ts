@@ -22,6 +22,15 @@ export class ProtocolError extends MeshProtocolError {
   }
 }
 
+/**
+ * The stream ended cleanly before or inside a message. The protocol is broken, but an honest peer
+ * whose connection closes (a duplicate connection pruned, a node stopping) does the same: it is
+ * not a reason to ban the peer.
+ */
+export class TruncatedStreamError extends ProtocolError {
+  override name = 'TruncatedStreamError';
+}
+
 /** Nothing moved on a stream for longer than its idle timeout (or its first message was late). */
 export class StreamTimeoutError extends MeshProtocolError {
   override name = 'StreamTimeoutError';

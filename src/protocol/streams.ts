@@ -11,7 +11,7 @@ import {
   READ_LOW_WATER,
   WRITE_HIGH_WATER,
 } from './constants.js';
-import { MeshProtocolError, ProtocolError, StreamEndedError, StreamTimeoutError } from './errors.js';
+import { MeshProtocolError, ProtocolError, StreamEndedError, StreamTimeoutError, TruncatedStreamError } from './errors.js';
 import { encodeVarint } from './varint.js';
 
 /**
@@ -248,7 +248,7 @@ export class StreamReader {
     let got = 0;
     while (got < length) {
       const part = await this.next(length - got);
-      if (part === undefined) throw new ProtocolError(`stream ended after ${got} of the ${length} bytes of ${what}`);
+      if (part === undefined) throw new TruncatedStreamError(`stream ended after ${got} of the ${length} bytes of ${what}`);
       parts.push(part);
       got += part.length;
     }
@@ -383,7 +383,7 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
     const byte = await reader.byte();
     if (byte === undefined) {
       if (i === 0) return undefined;
-      throw new ProtocolError(`stream ended inside the length of ${what}`);
+      throw new TruncatedStreamError(`stream ended inside the length of ${what}`);
     }
     length += (byte & 0x7f) * scale;
     if (length > maxLength) throw new ProtocolError(`${what} longer than ${maxLength} bytes`);
@@ -400,7 +400,7 @@ export async function readMessage(reader: StreamReader, maxLength: number, what:
 /** As readMessage, but the stream ending instead is a ProtocolError too. */
 export async function expectMessage(reader: StreamReader, maxLength: number, what: string): Promise<Uint8Array> {
   const message = await readMessage(reader, maxLength, what);
-  if (message === undefined) throw new ProtocolError(`stream ended before ${what}`);
+  if (message === undefined) throw new TruncatedStreamError(`stream ended before ${what}`);
   return message;
 }
 
