@@ -28,7 +28,8 @@ test('two nodes find each other by mDNS and keep their folders identical both wa
   await nodeA.waitForOutput(/peer connected/, SYNC_TIMEOUT_MS);
   const first = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('中文文件.txt') && tree.has('empty folder'), [nodeA, nodeB]);
   assert.equal(first.get('docs/nested/deep'), 'dir');
-  assert.match(nodeB.stdout, /pulled hello\.txt/);
+  // The file lands (rename) before the apply that pulled it is over and logged.
+  await nodeB.waitForOutput(/pulled hello\.txt/, SYNC_TIMEOUT_MS);
 
   // Changes on A: an edit, a delete, a rename, a new nested empty folder, a new CJK folder with a file.
   await writeFile(join(a, 'hello.txt'), 'hello again from a, edited\n');

@@ -238,6 +238,25 @@ describe('transfer', () => {
     assert.ok((await pull(request, undefined)).rebuilt.length === 8 * MiB);
   });
 
+  it('answers BUSY to a peer holding its share of transfers, and goes on serving another peer', async (t) => {
+    const request = await share('data/greedy.bin', randomBytes(8 * MiB));
+    const fair = await startNode(t);
+    const transfers = new TransferServer({ libp2p: fair, resolve, maxActive: 4, maxActivePerPeer: 2 });
+    await transfers.start();
+    t.after(() => transfers.stop());
+    const greedy = await startNode(t);
+    const honest = await startNode(t);
+    await greedy.dial(fair.getMultiaddrs()[0]);
+    await honest.dial(fair.getMultiaddrs()[0]);
+    // The greedy peer holds two transfers open without reading past their first chunk.
+    const holders = [0, 1].map(() => fetchDelta(greedy, fair.peerId, request, emptySignature())[Symbol.asyncIterator]());
+    for (const holder of holders) await holder.next();
+    await assert.rejects(collect(fetchDelta(greedy, fair.peerId, request, emptySignature())), TransferBusyError);
+    const received = await collect(fetchDelta(honest, fair.peerId, request, emptySignature()));
+    assert.ok(received >= 8 * MiB, `the other peer is served in full (${received} bytes)`);
+    for (const holder of holders) await holder.return(undefined);
+  });
+
   it('aborts on a hostile signature without crashing, and goes on serving', async () => {
     const request = await share('docs/hostile.txt', text(100_000));
     const errorsBefore = serverErrors.length;

@@ -106,7 +106,8 @@ function describeScan(report: ScanReport): string[] {
   ];
 }
 
-function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
+/** The log lines of one event (exported for the escaping test). */
+export function describeEvent(event: MeshNodeEvent, verbosity: Verbosity): string[] {
   switch (event.kind) {
     case 'listening':
       return [];

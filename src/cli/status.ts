@@ -50,7 +50,7 @@ function transferLines(transfers: readonly TransferStatus[]): string[] {
   return transfers.map((t) => `  ${printable(t.path)}  from ${t.peer.slice(-8)}: ${formatBytes(t.bytes)} received (file ${formatBytes(t.size)})`);
 }
 
-function conflictLines(conflicts: readonly ConflictStatus[], device: string): string[] {
+export function conflictLines(conflicts: readonly ConflictStatus[], device: string): string[] {
   return conflicts.map((c) => {
     const whose = device.startsWith(c.device) ? "this device's version" : `the version of device ${c.device}`;
     return `  ${printable(c.path)}  (${whose} of ${printable(c.original)}, ${formatBytes(c.size)})`;

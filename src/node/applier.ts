@@ -34,6 +34,11 @@ export interface ApplierInit {
    */
   readonly sources?: (remote: RemoteRecord) => readonly string[];
   /**
+   * Told of every source that failed a pull, the pull going on with another or not (a peer that
+   * sent wrong bytes is penalised even when another peer then delivers the file). Default: nothing.
+   */
+  readonly onPullFailed?: (peer: string, error: unknown) => void;
+  /**
    * Rescans paths (the scanner's `scan({ paths })`): called once at the end of an apply, outside
    * the lock, for conflict copies (new files to record and sync). Default: none.
    */

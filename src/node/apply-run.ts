@@ -1,7 +1,6 @@
 import type { BigIntStats } from 'node:fs';
 import { chmod, lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { MalformedDeltaError, VerificationError } from '../delta/index.js';
 import { syncDirectory } from '../fs/atomic-write.js';
 import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
@@ -24,8 +23,9 @@ import {
   unlinkIfPresent,
 } from './disk.js';
 import { MAX_FETCH_FILE_BYTES } from '../protocol/constants.js';
-import { ConflictCopyExistsError, ContentMismatchError, InvalidRemoteRecordError } from './errors.js';
+import { ConflictCopyExistsError, InvalidRemoteRecordError } from './errors.js';
 import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
+import { misbehaviourOf } from './peer-penalties.js';
 import { LocalContentIndex } from './local-content.js';
 import { decide, type Decision } from './planner.js';
 import { Puller, type Exchange, type PulledFile } from './puller.js';
@@ -55,6 +55,7 @@ export interface ApplyRunComponents {
   readonly exchange: Exchange;
   readonly fetchFiles?: FetchFiles;
   readonly sources?: (remote: RemoteRecord) => readonly string[];
+  readonly onPullFailed?: (peer: string, error: unknown) => void;
   readonly concurrency: number;
   readonly ignores?: IgnoreMatcher;
   readonly checkFolder?: () => Promise<void>;
@@ -334,6 +335,7 @@ export class ApplyRun {
       try {
         return { pulled: await this.puller.pull(peer === remote.peer ? remote : { ...remote, peer }, local), peer };
       } catch (error) {
+        this.components.onPullFailed?.(peer, error);
         const next = error instanceof FolderMissingError || tried.size >= MAX_PULL_SOURCES ? undefined : untried();
         if (next === undefined) {
           if (typeof error === 'object' && error !== null) this.failedPeers.set(error, peer);
@@ -535,12 +537,7 @@ function changeOf(record: FileRecord): FileChange {
 
 /** Whether the peer is to blame for a failure: its record, its delta or its bytes were wrong. */
 function isPeerFault(error: unknown): boolean {
-  return (
-    error instanceof InvalidRemoteRecordError ||
-    error instanceof ContentMismatchError ||
-    error instanceof MalformedDeltaError ||
-    error instanceof VerificationError
-  );
+  return misbehaviourOf(error) !== undefined;
 }
 
 function asError(error: unknown): Error {

@@ -22,7 +22,9 @@ import { EMPTY_VECTOR, merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
 import { crashPoint } from './crash-point.js';
 import { createExclusiveSync, diskMatches, ensureRealParents, lstatSyncOrUndefined, PARTIAL_BASIS_SUFFIX, removePlanted, tempPathOf, unlinkIfPresent } from './disk.js';
+import { ensureSpaceFor } from './disk-space.js';
 import { ContentMismatchError } from './errors.js';
+import { misbehaviourOf } from './peer-penalties.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -68,6 +70,8 @@ export interface BatchApplyComponents {
   readonly report: ApplyReportBuilder;
   /** Told each record committed (the apply's index of local content). */
   readonly committed: (record: FileRecord) => void;
+  /** Told of every source that failed a file, whether another then delivers it or not (penalties). */
+  readonly onPullFailed?: (peer: string, error: unknown) => void;
 }
 
 /** A file fetched, verified and written to its temp file, fsynced, with its final mode and mtime. */
@@ -104,7 +108,8 @@ interface Failure {
  * scan as a local version of the same content, which merges with the peer's (no conflict, no loss).
  *
  * Files a source fails to deliver (refused, lost connection, bytes that do not verify) are asked
- * from the next source that announced the same version, up to `maxSources` peers.
+ * from the next source that announced the same version, up to `maxSources` peers. Nothing of a
+ * batch is fetched unless the disk has room for all of it and a reserve (disk-space.ts).
  */
 export class BatchApply {
   constructor(private readonly components: BatchApplyComponents) {}
@@ -138,7 +143,9 @@ export class BatchApply {
         while (fatal === undefined && next < batches.length) {
           const { peer, batch } = batches[next++];
           try {
-            failures.push(...(await this.fetchAndPlace(peer, batch)));
+            const failed = await this.fetchAndPlace(peer, batch);
+            for (const failure of failed) this.components.onPullFailed?.(failure.peer, failure.error);
+            failures.push(...failed);
           } catch (error) {
             // Only a missing folder (or a store that failed) ends the run: nothing more is applied.
             fatal ??= { error };
@@ -160,7 +167,7 @@ export class BatchApply {
   }
 
   private fail({ file, peer, error }: Failure): void {
-    this.components.report.add({ status: 'failed', path: file.remote.path, error, peer, peerAtFault: error instanceof ContentMismatchError });
+    this.components.report.add({ status: 'failed', path: file.remote.path, error, peer, peerAtFault: misbehaviourOf(error) !== undefined });
   }
 
   /** One batch from one peer: fetched, written, placed. Returns the files to ask elsewhere. */
@@ -168,6 +175,12 @@ export class BatchApply {
     const { root, checkFolder } = this.components;
     // Before anything is made (parent folders, temp files): never inside an empty mount point.
     await checkFolder?.();
+    try {
+      const what = batch.length === 1 ? batch[0].remote.path : `${batch[0].remote.path} and ${batch.length - 1} more files`;
+      await ensureSpaceFor(root, batch.reduce((sum, file) => sum + file.remote.size, 0), what);
+    } catch (error) {
+      return batch.map((file) => ({ file, peer, error: asError(error) }));
+    }
     const failures: Failure[] = [];
     const writes: Promise<Unsynced | undefined>[] = [];
     const parents = new Map<string, Promise<unknown>>();

@@ -29,6 +29,7 @@ import { StatusTracker } from './status-tracker.js';
 import { NodeError } from './errors.js';
 import { readFolderConfig, type FolderConfig } from './config.js';
 import { limited, RateLimiter } from './rate-limiter.js';
+import { MISBEHAVING_PEER_BAN_MS, PeerPenalties } from './peer-penalties.js';
 
 /**
  * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
@@ -126,6 +127,8 @@ export class MeshNode {
   private settleRun: Promise<unknown> | undefined;
   /** Which connected peers announced which file versions: a pull's other sources. */
   private readonly availability = new Availability();
+  /** Which peers misbehaved, and whether enough to be banned. */
+  private readonly penalties = new PeerPenalties();
 
   /** What `mesh status` reports. */
   readonly tracker: StatusTracker;
@@ -196,6 +199,7 @@ export class MeshNode {
       store: folder.store,
       lock: folder.lock,
       sources: (remote) => this.sourcesOf(remote),
+      onPullFailed: (peer, error) => this.penalise(peer, error),
       exchange: (remote, signature, _attempt, answers) =>
         this.tracked(
           remote,
@@ -225,7 +229,10 @@ export class MeshNode {
       libp2p: network.libp2p,
       resolve: (request) => this.resolve(request),
       resolveMany: (requests) => this.resolveMany(requests),
-      onError: (peer, error) => this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` }),
+      onError: (peer, error) => {
+        this.emit({ kind: 'error', peer, message: `transfer: ${error.message}` });
+        this.penalise(peer, error);
+      },
       throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
       traffic: this.tracker,
     });
@@ -238,7 +245,10 @@ export class MeshNode {
       ready,
       traffic: this.tracker,
       onBatch: (peer, records) => this.onBatch(peer, records),
-      onError: (peer, error) => this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` }),
+      onError: (peer, error) => {
+        this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` });
+        this.penalise(peer, error);
+      },
     });
 
     await this.exchange.start();
@@ -319,6 +329,16 @@ export class MeshNode {
     } finally {
       progress.end();
     }
+  }
+
+  /**
+   * A peer that broke the protocol (or delivered wrong bytes too often) is disconnected and refused
+   * for MISBEHAVING_PEER_BAN_MS: whatever it keeps sending costs a handshake, not a pull.
+   */
+  private penalise(peer: string, error: unknown): void {
+    if (this.stopping !== undefined || !this.penalties.misbehaved(peer, error)) return;
+    this.emit({ kind: 'error', peer, message: `peer misbehaved, disconnected for ${MISBEHAVING_PEER_BAN_MS / 1000} s: ${messageOf(error)}` });
+    this.network.ban(peer, MISBEHAVING_PEER_BAN_MS);
   }
 
   /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */

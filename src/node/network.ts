@@ -218,6 +218,8 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
   readonly #redialer: Redialer;
   /** Peers whose last connection closed, within DISCONNECT_GRACE_MS. */
   readonly #disconnecting = new Map<string, NodeJS.Timeout>();
+  /** Banned peers, and until when (performance.now()). */
+  readonly #banned = new Map<string, number>();
   #started = false;
 
   /** Use createMeshNetwork(). */
@@ -284,6 +286,25 @@ export class MeshNetwork extends EventEmitter<MeshNetworkEvents> {
 
   isConnected(peerId: string): boolean {
     return this.#openConnections(peerId).length > 0;
+  }
+
+  /**
+   * Refuses a peer for `ms`: its connections are closed, and until then neither side's dial gets
+   * through (the connection gater denies it once the peer id is known, after the handshake).
+   */
+  ban(peerId: string, ms: number): void {
+    this.#banned.set(peerId, performance.now() + ms);
+    this.#log('banning %s for %d ms', peerId, ms);
+    for (const connection of this.#openConnections(peerId)) connection.abort(new Error('peer banned: it misbehaved'));
+  }
+
+  /** Whether `peerId` is banned now (the connection gater asks). */
+  isBanned(peerId: string): boolean {
+    const until = this.#banned.get(peerId);
+    if (until === undefined) return false;
+    if (performance.now() < until) return true;
+    this.#banned.delete(peerId);
+    return false;
   }
 
   /** Peers with at least one open connection. */
@@ -530,8 +551,9 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
   const listen = listenAddressOf(init.host ?? DEFAULT_LISTEN_HOST, init.port ?? 0);
   const staticPeers = init.staticPeers ?? [];
   for (const text of staticPeers) parsePeerAddress(text);
-  // mDNS answers reach the network object, which exists only once libp2p does.
+  // mDNS answers and the gater's questions reach the network object, which exists only once libp2p does.
   let onPeer: (info: PeerInfo) => void = () => undefined;
+  let isBanned: (peerId: PeerId) => boolean = () => false;
   const discovery = (components: Parameters<ReturnType<typeof mdns>>[0]): PeerDiscovery => {
     const service = mdns({ serviceTag: meshServiceTag(init.meshKey), interval: timing.mdnsIntervalMs, broadcast: init.announce !== false })(components);
     service.addEventListener('peer', (event) => onPeer(event.detail));
@@ -546,11 +568,17 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
     connectionProtector: meshPrivateNetwork({ key: init.meshKey }),
+    connectionGater: {
+      denyDialPeer: (peerId) => isBanned(peerId),
+      denyInboundEncryptedConnection: (peerId) => isBanned(peerId),
+      denyOutboundEncryptedConnection: (peerId) => isBanned(peerId),
+    },
     peerDiscovery: init.mdns === false ? [] : [discovery],
     connectionMonitor: { pingInterval: timing.pingIntervalMs, pingTimeout: { minTimeout: timing.pingTimeoutMs, maxTimeout: PING_TIMEOUT_MAX_MS } },
     services: { identify: identify() },
   });
   const network = new MeshNetwork(node, staticPeers, timing);
   onPeer = (info) => network.onDiscovered(info);
+  isBanned = (peerId) => network.isBanned(peerId.toString());
   return network;
 }

@@ -88,6 +88,11 @@ export const FETCH_MAX_INBOUND_STREAMS = 4;
 export const FETCH_MAX_OUTBOUND_STREAMS = 4;
 /** Transfers (and fetch batches) one server runs at once over all peers; more are answered BUSY. */
 export const MAX_ACTIVE_TRANSFERS = 8;
+/**
+ * Transfers one server runs at once for one peer (the puller's default concurrency): a peer that
+ * holds its transfers open without reading cannot take every slot from the others.
+ */
+export const MAX_ACTIVE_TRANSFERS_PER_PEER = 4;
 
 // Timeouts (milliseconds).
 /** A transfer stream on which nothing moves for this long is aborted. */

@@ -16,6 +16,7 @@ import {
   FETCH_MAX_OUTBOUND_STREAMS,
   FETCH_PROTOCOL,
   MAX_ACTIVE_TRANSFERS,
+  MAX_ACTIVE_TRANSFERS_PER_PEER,
   MAX_SIGNATURE_BYTES,
   MAX_TRANSFER_REQUEST_BYTES,
   MAX_TRANSFER_RESPONSE_BYTES,
@@ -108,6 +109,8 @@ export interface TransferServerInit {
   resolveMany?(requests: readonly TransferRequest[], peer: string): Promise<readonly FetchResolution[]>;
   /** Transfers (and fetch batches) served at once over all peers; more are answered BUSY (default 8). */
   maxActive?: number;
+  /** Transfers served at once for one peer; more are answered BUSY (default 4). */
+  maxActivePerPeer?: number;
   /** Abort a stream on which nothing moved for this long (ms; default 30 s). */
   idleTimeout?: number;
   /** A delta transfer starts (its counters move until it ends). */
@@ -136,12 +139,16 @@ export class TransferServer {
   private readonly tasks = new Set<Promise<void>>();
   private readonly streams = new Set<Stream>();
   private active = 0;
+  /** Transfers being served, per peer (peers with none are not kept). */
+  private readonly activeByPeer = new Map<string, number>();
   private running = false;
   private readonly maxActive: number;
+  private readonly maxActivePerPeer: number;
   private readonly idleTimeout: number;
 
   constructor(private readonly init: TransferServerInit) {
     this.maxActive = init.maxActive ?? MAX_ACTIVE_TRANSFERS;
+    this.maxActivePerPeer = init.maxActivePerPeer ?? MAX_ACTIVE_TRANSFERS_PER_PEER;
     this.idleTimeout = init.idleTimeout ?? TRANSFER_IDLE_TIMEOUT;
   }
 
@@ -227,7 +234,13 @@ export class TransferServer {
         await this.refuse(reader, writer, idle, { status: 'BUSY', message: `serving ${this.active} transfers already` });
         return;
       }
+      const mine = this.activeByPeer.get(peer) ?? 0;
+      if (mine >= this.maxActivePerPeer) {
+        await this.refuse(reader, writer, idle, { status: 'BUSY', message: `serving ${mine} transfers to you already` });
+        return;
+      }
       this.active++;
+      this.activeByPeer.set(peer, mine + 1);
       admitted = true;
       const resolution = await this.init.resolve(request, peer);
       if ('status' in resolution) {
@@ -266,7 +279,12 @@ export class TransferServer {
       if (transfer !== undefined) this.init.onTransferEnd?.(transfer, asError(error));
       else if (this.running) this.init.onError?.(peer, asError(error));
     } finally {
-      if (admitted) this.active--;
+      if (admitted) {
+        this.active--;
+        const left = (this.activeByPeer.get(peer) ?? 1) - 1;
+        if (left > 0) this.activeByPeer.set(peer, left);
+        else this.activeByPeer.delete(peer);
+      }
       idle.stop();
       reader.release();
       this.streams.delete(stream);
