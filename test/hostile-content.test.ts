@@ -25,16 +25,17 @@ describe('hostile peer: wrong content', () => {
 
     const liar = await HostilePeer.start(t, honest.meshKey);
     liar.indexBatches = [batchOf(contents.map((content, k) => wireFile(names[k], content, { sequence: k + 1 })))];
-    liar.onTransfer(
-      serveBytes(async (request, peer) => {
-        const k = names.indexOf(request.path);
-        if (peer === honest.node.network.peerId) return contents[k];
-        // To the victim: wait until it also knows the honest peer, then the same length of other bytes.
-        await eventually(() => victim.node.network.isConnected(honest.node.network.peerId), 30_000, 'the victim to meet the honest peer');
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        return Buffer.from(pseudoRandomBytes(contents[k].length, 99 + k));
-      }),
-    );
+    // The same lie whichever way the files are asked for: by delta (transfer) or whole (fetch).
+    const lie = async (request: { path: string }, peer: string): Promise<Uint8Array> => {
+      const k = names.indexOf(request.path);
+      if (peer === honest.node.network.peerId) return contents[k];
+      // To the victim: wait until it also knows the honest peer, then the same length of other bytes.
+      await eventually(() => victim.node.network.isConnected(honest.node.network.peerId), 30_000, 'the victim to meet the honest peer');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return Buffer.from(pseudoRandomBytes(contents[k].length, 99 + k));
+    };
+    liar.onTransfer(serveBytes(lie));
+    liar.onFetch(lie);
     // The honest peer gets the files (the same versions) from the liar first.
     await liar.connect(honest.address);
     await eventually(

@@ -15,9 +15,9 @@ import { decodeSignature, encodeDelta } from '../src/delta/index.js';
 import { createMeshNetwork, type MeshNetwork } from '../src/node/network.js';
 import { formatMeshKey, generateMeshKey, parseMeshKey } from '../src/node/keys.js';
 import { MeshNode, type MeshNodeEvent, type MeshNodeInit } from '../src/node/mesh-node.js';
-import { INDEX_PROTOCOL, TRANSFER_PROTOCOL } from '../src/protocol/constants.js';
+import { FETCH_PROTOCOL, INDEX_PROTOCOL, MAX_FETCH_REQUEST_BYTES, TRANSFER_PROTOCOL } from '../src/protocol/constants.js';
 import { EntryType, IndexBatch, WireRecord } from '../src/protocol/messages.js';
-import { decodeIndexRequest, decodeTransferRequest, encodeTransferResponse, type TransferRequest } from '../src/protocol/messages-codec.js';
+import { decodeFetchRequest, decodeIndexRequest, decodeTransferRequest, encodeFetchReply, encodeTransferResponse, type TransferRequest } from '../src/protocol/messages-codec.js';
 import { expectMessage, readChunks, StreamReader, StreamWriter, writeChunks } from '../src/protocol/streams.js';
 import { encodeVarint } from '../src/protocol/varint.js';
 import { BLOCK_HASH_LENGTH } from '../src/store/types.js';
@@ -118,6 +118,8 @@ export class RawStream {
 
 /** How the hostile peer answers a transfer request from `peer`: bytes to send back, written by the test. */
 export type TransferScript = (io: RawStream, request: TransferRequest, peer: string) => Promise<void>;
+/** The bytes a fetch batch (/mesh/fetch) answers for one requested file. */
+export type FetchContent = (request: TransferRequest, peer: string) => Uint8Array | Promise<Uint8Array>;
 
 /**
  * A node holding the mesh key that answers with crafted bytes. Build with HostilePeer.start();
@@ -130,9 +132,10 @@ export class HostilePeer {
   indexRawBytes: Uint8Array | undefined;
   /** Index streams open now: `push()` sends more batches on them. */
   private readonly indexStreams = new Set<RawStream>();
-  /** Transfer requests received (decoded). */
+  /** Transfer requests received (decoded), and each file of the fetch batches received. */
   readonly transferRequests: TransferRequest[] = [];
   private transferScript: TransferScript | undefined;
+  private fetchContent: FetchContent | undefined;
 
   private constructor(readonly network: MeshNetwork) {}
 
@@ -143,6 +146,9 @@ export class HostilePeer {
     t.after(() => network.stop());
     await network.handle(INDEX_PROTOCOL, (stream) => void peer.serveIndex(stream), { maxInboundStreams: 64 });
     await network.handle(TRANSFER_PROTOCOL, (stream, connection) => void peer.serveTransfer(stream, connection.remotePeer.toString()), {
+      maxInboundStreams: 1024,
+    });
+    await network.handle(FETCH_PROTOCOL, (stream, connection) => void peer.serveFetch(stream, connection.remotePeer.toString()), {
       maxInboundStreams: 1024,
     });
     return peer;
@@ -186,6 +192,11 @@ export class HostilePeer {
     this.transferScript = script;
   }
 
+  /** Answers each file of a fetch batch with `content` (OK, uncompressed; default: hang up). */
+  onFetch(content: FetchContent): void {
+    this.fetchContent = content;
+  }
+
   private async serveIndex(stream: Stream): Promise<void> {
     const io = new RawStream(stream);
     try {
@@ -199,6 +210,21 @@ export class HostilePeer {
       // The victim hung up on us: expected.
     } finally {
       this.indexStreams.delete(io);
+    }
+  }
+
+  private async serveFetch(stream: Stream, from: string): Promise<void> {
+    const io = new RawStream(stream);
+    try {
+      const requests = decodeFetchRequest(await expectMessage(io.reader, MAX_FETCH_REQUEST_BYTES, 'the fetch request'));
+      this.transferRequests.push(...requests);
+      if (this.fetchContent === undefined) throw new Error('no fetch script');
+      for (const request of requests) {
+        await io.writer.writeMessage(encodeFetchReply({ status: 'OK', content: await this.fetchContent(request, from), compressed: false }));
+      }
+      await io.writer.end();
+    } catch {
+      stream.abort(new Error('hostile peer: done'));
     }
   }
 
