@@ -475,6 +475,8 @@ export async function* fetchDelta(
     if (!completed) stream.abort(new StreamEndedError('transfer abandoned'));
     idle.stop();
     reader.release();
-    await sending.catch(() => undefined);
+    // Not after a failure: sending may be waiting for the fine round's next answer, and the answers
+    // close only once the patch has seen this failure (it fails on the aborted stream then).
+    if (completed) await sending.catch(() => undefined);
   }
 }
