@@ -182,10 +182,12 @@ describe('transfer', () => {
     await pull(request, old, { fineRound: true, answers: tooMuch() }).catch(() => undefined);
     await eventually(() => ended.length >= endedBefore + 2, 5000, 'both transfers to end');
     const errors = ended.slice(endedBefore).map((e) => e.error);
-    // Short answers and then the end: what a client that stops or loses its connection sends too.
-    assert.ok(errors[0] instanceof StreamEndedError && /answer to the fine round/.test(errors[0].message), String(errors[0]));
-    assert.ok(errors[1] instanceof ProtocolError, String(errors[1]));
-    assert.match(String(errors[1]?.message), /unexpected bytes after the answers to the fine round/);
+    // In either order (the servers' sides end independently). Short answers and then the end: what
+    // a client that stops or loses its connection sends too; more than was asked: a broken protocol.
+    const cutShort = errors.find((error) => /answer to the fine round/.test(String(error?.message)));
+    const extra = errors.find((error) => /unexpected bytes after the answers to the fine round/.test(String(error?.message)));
+    assert.ok(cutShort instanceof StreamEndedError, errors.map((e) => String(e)).join('; '));
+    assert.ok(extra instanceof ProtocolError, errors.map((e) => String(e)).join('; '));
     assert.ok((await pull(request, old, { fineRound: true })).rebuilt.equals(edited), 'and it goes on serving');
   });
 
