@@ -12,6 +12,7 @@
  *
  * The module owns its memory; callers place data in it through `bytes` and pass addresses.
  */
+import { assembleModule, name, simd, sleb, uleb, v128Const, vector } from '../wasm/assembler.js';
 import { RK_MULT, rollFactor } from './rolling-hash.js';
 
 const RK_ADJ = (RK_MULT - 1) | 0;
@@ -29,36 +30,10 @@ const I32_GE_U = 0x4f, I32_GT_U = 0x4b;
 const I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_AND = 0x71, I32_SHL = 0x74, I32_SHR_U = 0x76;
 const V128 = 0x7b;
 // SIMD (0xfd prefix, opcode as LEB128).
-const simd = (opcode: number) => [0xfd, ...uleb(opcode)];
-const V128_LOAD = 0x00, V128_CONST = 0x0c, I32X4_SPLAT = 0x11, I32X4_EXTRACT_LANE = 0x1b;
+const V128_LOAD = 0x00, I32X4_SPLAT = 0x11, I32X4_EXTRACT_LANE = 0x1b;
 const I16X8_EXTEND_LOW_U8 = 0x89, I16X8_EXTEND_HIGH_U8 = 0x8a;
 const I32X4_EXTEND_LOW_U16 = 0xa9, I32X4_EXTEND_HIGH_U16 = 0xaa;
 const I32X4_ADD = 0xae, I32X4_MUL = 0xb5;
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    const byte = v & 0x7f;
-    v >>>= 7;
-    out.push(v === 0 ? byte : byte | 0x80);
-  } while (v !== 0);
-  return out;
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  let v = value | 0;
-  for (;;) {
-    const byte = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
 
 const get = (local: number) => [LOCAL_GET, local];
 const set = (local: number) => [LOCAL_SET, local];
@@ -70,12 +45,6 @@ function powers(count: number): number[] {
   const m = [1];
   for (let i = 1; i <= count; i++) m.push(Math.imul(m[i - 1], RK_MULT));
   return m;
-}
-
-/** A v128.const of four i32 lanes. */
-function v128Const(lanes: number[]): number[] {
-  const bytes = new Uint8Array(new Int32Array(lanes).buffer);
-  return [...simd(V128_CONST), ...bytes];
 }
 
 /**
@@ -147,38 +116,20 @@ function scanBody(): number[] {
   ];
 }
 
-function section(id: number, payload: number[]): number[] {
-  return [id, ...uleb(payload.length), ...payload];
-}
-
-function vector(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function name(text: string): number[] {
-  return [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-}
-
 function assemble(): Uint8Array {
-  const types = vector([
-    [0x60, ...vector([[I32], [I32]]), ...vector([[I32]])],
-    [0x60, ...vector([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vector([[I32]])],
-  ]);
-  const functions = vector([[0], [1]]);
-  const imports = vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]); // memory, min 1 page
-  const exports = vector([
-    [...name('weak'), 0x00, 0],
-    [...name('scan'), 0x00, 1],
-  ]);
-  const code = vector([weakBody(), scanBody()].map((body) => [...uleb(body.length), ...body]));
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types),
-    ...section(2, imports),
-    ...section(3, functions),
-    ...section(7, exports),
-    ...section(10, code),
-  ]);
+  return assembleModule({
+    types: vector([
+      [0x60, ...vector([[I32], [I32]]), ...vector([[I32]])],
+      [0x60, ...vector([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vector([[I32]])],
+    ]),
+    imports: vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]), // memory, min 1 page
+    functions: vector([[0], [1]]),
+    exports: vector([
+      [...name('weak'), 0x00, 0],
+      [...name('scan'), 0x00, 1],
+    ]),
+    bodies: [weakBody(), scanBody()],
+  });
 }
 
 let compiled: WebAssembly.Module | undefined;

@@ -12,6 +12,7 @@
  *                       (constants, key, nonce, 64-bit block counter in words 8 and 9) at
  *                       address 0. The counter in memory is left as it was.
  */
+import { assembleModule, name, simd, sleb, uleb, v128Const, vector } from '../wasm/assembler.js';
 
 /** Where the input block sits (16 little-endian words). */
 export const STATE_OFFSET = 0;
@@ -26,36 +27,10 @@ const I32 = 0x7f, V128 = 0x7b;
 const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22, I32_CONST = 0x41;
 const I32_LOAD = 0x28, I32_EQZ = 0x45, I32_ADD = 0x6a, I32_SUB = 0x6b;
-const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, I8X16_SHUFFLE = 0x0d, I32X4_SPLAT = 0x11;
+const V128_LOAD = 0x00, V128_STORE = 0x0b, I8X16_SHUFFLE = 0x0d, I32X4_SPLAT = 0x11;
 const I32X4_LT_U = 0x3a, V128_OR = 0x50, V128_XOR = 0x51;
 const I32X4_SHL = 0xab, I32X4_SHR_U = 0xad, I32X4_ADD = 0xae, I32X4_SUB = 0xb1;
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    const byte = v & 0x7f;
-    v >>>= 7;
-    out.push(v === 0 ? byte : byte | 0x80);
-  } while (v !== 0);
-  return out;
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  let v = value | 0;
-  for (;;) {
-    const byte = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const simd = (opcode: number) => [0xfd, ...uleb(opcode)];
 const get = (local: number) => [LOCAL_GET, ...uleb(local)];
 const set = (local: number) => [LOCAL_SET, ...uleb(local)];
 const tee = (local: number) => [LOCAL_TEE, ...uleb(local)];
@@ -63,10 +38,6 @@ const i32 = (value: number) => [I32_CONST, ...sleb(value)];
 const loadWord = (address: number) => [...i32(0), I32_LOAD, 2, ...uleb(address)];
 const load128 = (offset: number) => [...simd(V128_LOAD), 4, ...uleb(offset)];
 const store128 = (offset: number) => [...simd(V128_STORE), 4, ...uleb(offset)];
-
-function v128Const(lanes: readonly number[]): number[] {
-  return [...simd(V128_CONST), ...new Uint8Array(new Int32Array(lanes).buffer)];
-}
 
 /** i8x16.shuffle picking 32-bit words: 0-3 from the first operand, 4-7 from the second. */
 function shuffleWords(words: readonly number[]): number[] {
@@ -178,33 +149,14 @@ function xorBody(): number[] {
   return body;
 }
 
-function section(id: number, payload: number[]): number[] {
-  return [id, ...uleb(payload.length), ...payload];
-}
-
-function vector(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function name(text: string): number[] {
-  return [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-}
-
 function assemble(pages: number): Uint8Array {
-  const types = vector([[0x60, ...vector([[I32], [I32]]), ...vector([])]]);
-  const imports = vector([[...name('env'), ...name('memory'), 0x02, 0x01, ...uleb(pages), ...uleb(pages)]]);
-  const functions = vector([[0]]);
-  const exports = vector([[...name('xor'), 0x00, 0]]);
-  const body = xorBody();
-  const code = vector([[...uleb(body.length), ...body]]);
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types),
-    ...section(2, imports),
-    ...section(3, functions),
-    ...section(7, exports),
-    ...section(10, code),
-  ]);
+  return assembleModule({
+    types: vector([[0x60, ...vector([[I32], [I32]]), ...vector([])]]),
+    imports: vector([[...name('env'), ...name('memory'), 0x02, 0x01, ...uleb(pages), ...uleb(pages)]]),
+    functions: vector([[0]]),
+    exports: vector([[...name('xor'), 0x00, 0]]),
+    bodies: [xorBody()],
+  });
 }
 
 /** An instance with room for `dataBytes` (a multiple of GROUP_BYTES) after the input block. */
