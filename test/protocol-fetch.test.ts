@@ -243,7 +243,8 @@ describe('fetch', () => {
 
     it('refuses garbage, a file larger than asked, a refusal with content, and more replies than files', async () => {
       const answers: ((writer: StreamWriter) => Promise<void>)[] = [
-        (writer) => writer.writeMessage(randomBytes(50)),
+        // Garbage that never parses (random bytes sometimes make a valid reply): a length past the end.
+        (writer) => writer.writeMessage(Uint8Array.of(0x0a, 0xc8, 0x01, 0x00)),
         (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: randomBytes(101), compressed: false })),
         (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: randomBytes(50), compressed: true })),
         async (writer) => {
