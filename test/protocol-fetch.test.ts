@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync } from 'node:zlib';
 import type { Libp2p, Stream } from '@libp2p/interface';
 import { FETCH_PROTOCOL, MAX_FETCH_FILE_BYTES, MAX_FETCH_FILES, MAX_FETCH_REQUEST_BYTES } from '../src/protocol/constants.js';
 import { ProtocolError, StreamEndedError } from '../src/protocol/errors.js';
@@ -246,7 +247,10 @@ describe('fetch', () => {
         // Garbage that never parses (random bytes sometimes make a valid reply): a length past the end.
         (writer) => writer.writeMessage(Uint8Array.of(0x0a, 0xc8, 0x01, 0x00)),
         (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: randomBytes(101), compressed: false })),
-        (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: randomBytes(50), compressed: true })),
+        // Not brotli (random bytes decode as an empty brotli stream about one time in 30; these never do).
+        (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: new Uint8Array(50).fill(0xff), compressed: true })),
+        // Real brotli that inflates past the file's size.
+        (writer) => writer.writeMessage(encodeFetchReply({ status: 'OK', content: brotliCompressSync(randomBytes(200)), compressed: true })),
         async (writer) => {
           await writer.writeMessage(encodeFetchReply({ status: 'OK', content: randomBytes(100), compressed: false }));
           await writer.writeMessage(encodeFetchReply({ status: 'NOT_FOUND', message: 'extra' }));
