@@ -85,7 +85,7 @@ export async function runTransfer(oldFile: string, newFile: string, outFile: str
   const basis = await openBasis(oldFile);
   const out = await open(outFile, 'w');
   try {
-    for await (const chunk of applyDelta(basis, counted(delta, (n) => (run.deltaBytes += n)), undefined, answers)) await out.write(chunk);
+    for await (const chunk of applyDelta(basis, counted(delta, (n) => (run.deltaBytes += n)), { receiver: answers, recycle: true })) await out.write(chunk);
   } finally {
     await out.close();
     await basis.close();

@@ -112,7 +112,7 @@ describe('a malformed fine round is rejected with MalformedDeltaError', () => {
       out.push((v % 128) | 0x80);
     }
   };
-  const patch = (delta: Uint8Array, to?: FineRoundReceiver) => collect(applyDelta(memoryBasis(basis), chunksOf(delta, 5), undefined, to));
+  const patch = (delta: Uint8Array, to?: FineRoundReceiver) => collect(applyDelta(memoryBasis(basis), chunksOf(delta, 5), { receiver: to }));
 
   async function validFineDelta(): Promise<Uint8Array> {
     const trip = await fineRoundTrip(basis, target, { blockLength: 2048 });

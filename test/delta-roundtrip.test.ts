@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { equalBytes, pseudoRandomBytes, roundTrip } from './helpers.js';
+import { applyDelta, collect, decodeSignature, encodeDelta, encodeSignature, IO_CHUNK_LENGTH, signatureOptionsFor } from '../src/delta/index.js';
+import { chunksOf, collectCopies, equalBytes, memoryBasis, pseudoRandomBytes, roundTrip } from './helpers.js';
 
 /** An edit a user makes to a file, applied to its bytes. */
 type Edit =
@@ -93,5 +94,17 @@ describe('patch(old, delta(signature(old), new)) == new', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('reusing its buffers (as mesh join runs it), the patch yields the same bytes to a consumer that copies each piece', async () => {
+    // Long COPY runs (several reads in flight at once, each buffer reused many times) between
+    // short literals (gathered into the reused gather buffer).
+    const oldBytes = pseudoRandomBytes(12 * IO_CHUNK_LENGTH + 12_345, 7);
+    const newBytes = oldBytes.slice();
+    for (let at = 1000; at < newBytes.length; at += 700_001) newBytes.set(pseudoRandomBytes(3000, at), at);
+    const signature = await collect(encodeSignature(chunksOf(oldBytes), signatureOptionsFor(oldBytes.length)));
+    const delta = await collect(encodeDelta(await decodeSignature(chunksOf(signature)), chunksOf(newBytes)));
+    const rebuilt = await collectCopies(applyDelta(memoryBasis(oldBytes), chunksOf(delta, 4096), { recycle: true }));
+    assert.ok(equalBytes(rebuilt, newBytes));
   });
 });

@@ -78,8 +78,18 @@ export async function roundTrip(
   const deltaStats = newDeltaStats();
   const delta = await collect(encodeDelta(decoded, chunksOf(newBytes, options.chunk), deltaStats));
   const patchStats = newPatchStats();
-  const rebuilt = await collect(applyDelta(memoryBasis(oldBytes), chunksOf(delta, options.chunk), patchStats));
+  const rebuilt = await collect(applyDelta(memoryBasis(oldBytes), chunksOf(delta, options.chunk), { stats: patchStats }));
   return { rebuilt, signature, delta, deltaStats, patchStats };
+}
+
+/**
+ * Everything an async iterable yields, each chunk copied before the next is asked for: what a
+ * consumer of a source that reuses its buffers (applyDelta's `recycle`) must do.
+ */
+export async function collectCopies(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -153,7 +163,8 @@ export async function fineRoundTrip(
     }
   }
   const patchStats = newPatchStats();
-  const rebuilt = await collect(applyDelta(memoryBasis(oldBytes), tapped(), patchStats, answers));
+  // As mesh join runs it: the patch reuses its buffers, the consumer copies each piece.
+  const rebuilt = await collectCopies(applyDelta(memoryBasis(oldBytes), tapped(), { stats: patchStats, receiver: answers, recycle: true }));
   const delta = new Uint8Array(Buffer.concat(parts));
   return { rebuilt, signature, delta, deltaStats, patchStats, answerBytes, answers: answerCount };
 }

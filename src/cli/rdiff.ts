@@ -126,7 +126,7 @@ export function registerRdiff(program: Command): void {
       const basis = await openBasis(oldPath);
       const stats = newPatchStats();
       try {
-        await output(outPath, applyDelta(basis, input(deltaPath), stats), options);
+        await output(outPath, applyDelta(basis, input(deltaPath), { stats }), options);
       } catch (error) {
         if (error instanceof VerificationError) {
           const kept = outPath === STDIO ? 'the output written so far is wrong' : `${printable(outPath)} was not written`;

@@ -19,6 +19,8 @@ export interface RebuildOptions {
   exchange(signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt, answers: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   /** Writes the rebuilt bytes (to a temp file, say); must fail, not commit, if the chunks throw. */
   write(chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** `write` is done with each chunk when it asks for the next: the patch may reuse its buffers (PatchOptions). */
+  recycle?: boolean;
   /** Seed of the first attempt, for tests that need a known seed. */
   firstSeed?: Uint8Array;
 }
@@ -101,7 +103,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers);
       const stats = newPatchStats();
-      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, stats, answers));
+      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle }));
       return { attempts, stats };
     } catch (error) {
       if (!(error instanceof VerificationError) || attempt === 'whole') throw error;

@@ -100,6 +100,8 @@ export class Puller {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
         exchange: (signature, attempt, answers) => this.components.exchange(remote, signature, attempt, answers),
+        // writeTemp copies each chunk into its own buffers before it asks for the next.
+        recycle: true,
         write: async (chunks) => {
           written = undefined;
           written = await this.writeTemp(tempAbsolute, chunks, remote.size);
