@@ -9,6 +9,7 @@
  *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the two nodes (a profile)
  *   MESH_BENCH_VERBOSE=1 ...                 the nodes run with -v
  *   MESH_BENCH_LARGE_ONLY=1 ...              only the large file and its 1% edit (no report, no JSON): for profiling
+ *   MESH_BENCH_SMALL_ONLY=1 ...              only the small files after the latency step (no report, no JSON)
  *
  * The nodes' logs go to bench-out/mesh-a.log and mesh-b.log. Exit code: 0 every target met, 2 a
  * target missed, 1 the benchmark could not run or B ended with the wrong content.
@@ -87,6 +88,8 @@ interface Config {
   verbose: boolean;
   /** Stop after the large file and its edit (their costs printed, nothing written). */
   largeOnly: boolean;
+  /** After the latency step, only the small files (their costs printed, no report). */
+  smallOnly: boolean;
 }
 
 function readConfig(): Config {
@@ -99,7 +102,7 @@ function readConfig(): Config {
     }
   }
   const nodeArgs = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1', largeOnly: process.env.MESH_BENCH_LARGE_ONLY === '1' };
+  return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1', largeOnly: process.env.MESH_BENCH_LARGE_ONLY === '1', smallOnly: process.env.MESH_BENCH_SMALL_ONLY === '1' };
 }
 
 function checkBuilt(): void {
@@ -563,6 +566,10 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
   console.log(`nodes connected and scanned in ${((performance.now() - started) / 1000).toFixed(2)} s (A ${mesh.lan.hosts[0].address}, B ${mesh.lan.hosts[1].address}); runs:`);
 
   const latency = await benchLatency(mesh);
+  if (config.smallOnly) {
+    console.log(costRow(`${SMALL_FILES} small files`, await benchSmallFiles(mesh)));
+    return problems.length > 0 ? 1 : 0;
+  }
   const large = await benchLargeFile(mesh, config.fileBytes);
   const edit = await benchEdit(mesh, config.fileBytes);
   if (config.largeOnly) {
