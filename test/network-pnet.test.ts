@@ -3,7 +3,8 @@
 // package) shares one WebAssembly memory across the process; a large write grew it, after which
 // every turn of direction grew it again, until it passed its 64 MB limit and the node crashed
 // (`WebAssembly.Memory.grow(): Maximum memory size exceeded`, seen in bench:mesh). mesh now runs its
-// own implementation of pnet's protocol (src/node/private-network.ts): a mesh node and a node running
+// own implementation of pnet's protocol (src/node/private-network.ts) and seals noise's large messages
+// itself (src/node/noise-crypto.ts): a mesh node and a node running stock noise and
 // stock @libp2p/pnet with the same key must understand each other, over real TCP, both ways.
 import '../src/polyfills.js';
 import assert from 'node:assert/strict';

@@ -24,6 +24,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { InvalidListenAddressError, InvalidPeerAddressError, NodeError } from './errors.js';
 import { meshServiceTag } from './keys.js';
 import { meshPrivateNetwork } from './private-network.js';
+import { meshNoiseCrypto } from './noise-crypto.js';
 import { Redialer } from './redialer.js';
 
 /** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
@@ -565,7 +566,7 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     logger: init.logger,
     addresses: { listen: [listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: meshNoiseCrypto })],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
     connectionProtector: meshPrivateNetwork({ key: init.meshKey }),
     connectionGater: {

@@ -62,8 +62,9 @@ class ProtectedConnection extends AbstractMultiaddrConnection {
   }
 
   sendData(data: Uint8ArrayList): { sentBytes: number; canSendMore: boolean } {
-    // Sent buffers may still belong to noise or yamux: encrypted into one new buffer.
-    const out = new Uint8Array(data.byteLength);
+    // Sent buffers may still belong to noise or yamux: encrypted into one new buffer (not zeroed:
+    // every byte is written), which also keeps a noise message's length, body and tag in one write.
+    const out = Buffer.allocUnsafe(data.byteLength);
     let at = 0;
     for (const buffer of data) {
       this.outbound.update(buffer, out.subarray(at, at + buffer.byteLength));
