@@ -76,3 +76,8 @@ export class TransferBusyError extends TransferRefusedError {
     super('BUSY', reason);
   }
 }
+
+/** `error` as an Error (a thrown string or a signal's reason may be anything). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,7 +1,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { brotliCompress, brotliDecompress, constants as zlib } from 'node:zlib';
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
+import type { PeerId, Stream } from '@libp2p/interface';
 import {
   BROTLI_QUALITY,
   FETCH_PROTOCOL,
@@ -11,9 +11,9 @@ import {
   MAX_FETCH_REPLY_BYTES,
   MAX_FETCH_REQUEST_BYTES,
   MIN_COMPRESSION_SAVING,
-  TRANSFER_IDLE_TIMEOUT,
 } from './constants.js';
-import { ProtocolError, StreamEndedError, type RefusalStatus } from './errors.js';
+import { openClientStream, type ClientHost, type ClientStreamOptions } from './client-stream.js';
+import { asError, ProtocolError, type RefusalStatus } from './errors.js';
 import { decodeFetchReply, decodeFetchRequest, encodeFetchReply, encodeFetchRequest, type FetchReply, type TransferRequest } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, StreamReader, StreamWriter } from './streams.js';
 import { encodeVarint } from './varint.js';
@@ -67,10 +67,6 @@ export interface FetchServeContext {
   /** An upload rate limit on each file's bytes. */
   throttle?(content: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   traffic?: TrafficMeter;
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 type ReadFile = { content: Uint8Array } | { status: RefusalStatus; message: string };
@@ -198,7 +194,7 @@ async function* one(content: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /** What the fetch client needs of a libp2p node. */
-export type FetchClientHost = Pick<Libp2p, 'dialProtocol'>;
+export type FetchClientHost = ClientHost;
 
 /** One file to fetch: its exact version, and its size (bounds what the reply may inflate to). */
 export interface FetchItem {
@@ -209,13 +205,7 @@ export interface FetchItem {
 /** One fetched file as the client yields it: the bytes (unverified), or the server's refusal. */
 export type FetchedFile = { readonly status: 'OK'; readonly content: Uint8Array } | { readonly status: RefusalStatus; readonly message: string };
 
-export interface FetchFilesOptions {
-  signal?: AbortSignal;
-  /** Abort when nothing moves for this long, a consumer that stops asking included (ms; default 30 s). */
-  idleTimeout?: number;
-  /** Told the bytes the stream moves. */
-  traffic?: TrafficMeter;
-}
+export type FetchFilesOptions = ClientStreamOptions;
 
 /**
  * Asks `peer` for `items` (1 to MAX_FETCH_FILES, at most MAX_FETCH_REQUEST_BYTES encoded) on one
@@ -230,17 +220,8 @@ export async function* fetchFiles(libp2p: FetchClientHost, peer: PeerId, items: 
   if (items.length > MAX_FETCH_FILES) throw new RangeError(`a fetch asks for at most ${MAX_FETCH_FILES} files, not ${items.length}`);
   const requestBytes = encodeFetchRequest(items.map((item) => item.request));
   if (requestBytes.length > MAX_FETCH_REQUEST_BYTES) throw new RangeError(`a fetch request of ${requestBytes.length} bytes is over ${MAX_FETCH_REQUEST_BYTES}`);
-  const idleTimeout = options.idleTimeout ?? TRANSFER_IDLE_TIMEOUT;
-  const signals = [AbortSignal.timeout(idleTimeout), ...(options.signal ? [options.signal] : [])];
-  const stream = await libp2p.dialProtocol(peer, FETCH_PROTOCOL, { signal: AbortSignal.any(signals) });
-  const idle = guardStream(stream, new IdleTimeout(idleTimeout, `fetch stream to ${peer.toString()}`));
-  idle.touch();
-  const onAbort = () => stream.abort(asError(options.signal?.reason));
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted === true) onAbort();
-  const meter = metered(options.traffic, peer.toString());
-  const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
-  const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
+  const client = await openClientStream(libp2p, peer, FETCH_PROTOCOL, 'fetch', options);
+  const { idle, reader, writer } = client;
   let completed = false;
   try {
     await writer.writeMessage(requestBytes);
@@ -265,9 +246,6 @@ export async function* fetchFiles(libp2p: FetchClientHost, peer: PeerId, items: 
     await reader.expectEnd('the fetch replies');
     completed = true;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    if (!completed) stream.abort(new StreamEndedError('fetch abandoned'));
-    idle.stop();
-    reader.release();
+    client.finish(completed, 'fetch abandoned');
   }
 }

@@ -10,7 +10,7 @@ import {
   MAX_INDEX_MESSAGE_BYTES,
   MAX_INDEX_REQUEST_BYTES,
 } from './constants.js';
-import { ProtocolError, StreamEndedError, UnsendableRecordError } from './errors.js';
+import { asError, ProtocolError, StreamEndedError, UnsendableRecordError } from './errors.js';
 import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, readMessage, StreamReader, StreamWriter } from './streams.js';
 import type { RemoteRecord } from './wire-record.js';
@@ -79,10 +79,6 @@ interface ServerSession {
 interface ClientSession {
   readonly peerId: PeerId;
   readonly controller: AbortController;
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 export class IndexExchange {

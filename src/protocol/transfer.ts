@@ -26,6 +26,7 @@ import {
   TRANSFER_PROTOCOL,
 } from './constants.js';
 import {
+  asError,
   ProtocolError,
   StreamEndedError,
   TransferBusyError,
@@ -34,6 +35,7 @@ import {
   type RefusalStatus,
   type TransferRefusedError,
 } from './errors.js';
+import { openClientStream, type ClientStreamOptions } from './client-stream.js';
 import {
   decodeTransferRequest,
   decodeTransferResponse,
@@ -126,10 +128,6 @@ export interface TransferServerInit {
   throttle?(delta: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   /** Told the bytes each peer's streams move. */
   traffic?: TrafficMeter;
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Most bytes a refused client may still send (the rest of its signature) before the stream is cut. */
@@ -370,15 +368,10 @@ export function newFetchStats(): FetchStats {
   return { bytesSent: 0, bytesReceived: 0, deltaBytes: 0, chunks: newChunkStats(), peakQueued: 0 };
 }
 
-export interface FetchOptions {
-  signal?: AbortSignal;
-  /** Abort when nothing moves for this long, a consumer that stops asking included (ms; default 30 s). */
-  idleTimeout?: number;
+export interface FetchOptions extends ClientStreamOptions {
   /** Most delta bytes accepted (say, the file's size plus a margin); default no limit. */
   maxBytes?: number;
   stats?: FetchStats;
-  /** Told the bytes the stream moves. */
-  traffic?: TrafficMeter;
   /**
    * The patch's answers to the delta's SIGN instructions (rebuild()'s `answers`, a byte stream):
    * given, the server is offered the fine round and they are sent back as they come until they end.
@@ -419,17 +412,8 @@ export async function* fetchDelta(
 ): AsyncGenerator<Uint8Array> {
   const requestBytes = encodeTransferRequest({ ...request, fineRound: options.answers !== undefined });
   const stats = options.stats ?? newFetchStats();
-  const idleTimeout = options.idleTimeout ?? TRANSFER_IDLE_TIMEOUT;
-  const signals = [AbortSignal.timeout(idleTimeout), ...(options.signal ? [options.signal] : [])];
-  const stream = await libp2p.dialProtocol(peer, TRANSFER_PROTOCOL, { signal: AbortSignal.any(signals) });
-  const idle = guardStream(stream, new IdleTimeout(idleTimeout, `transfer stream to ${peer.toString()}`));
-  idle.touch();
-  const onAbort = () => stream.abort(asError(options.signal?.reason));
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted === true) onAbort();
-  const meter = metered(options.traffic, peer.toString());
-  const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
-  const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
+  const client = await openClientStream(libp2p, peer, TRANSFER_PROTOCOL, 'transfer', options);
+  const { stream, idleTimeout, idle, reader, writer } = client;
 
   // The signature's own failure (reading the basis) is the error to report, not the abort it causes.
   let sourceError: Error | undefined;
@@ -468,13 +452,10 @@ export async function* fetchDelta(
     if (sourceError !== undefined) throw sourceError;
     throw error;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     stats.bytesSent = writer.bytesWritten;
     stats.bytesReceived = reader.bytesRead;
     stats.peakQueued = reader.peakQueued;
-    if (!completed) stream.abort(new StreamEndedError('transfer abandoned'));
-    idle.stop();
-    reader.release();
+    client.finish(completed, 'transfer abandoned');
     // Not after a failure: sending may be waiting for the fine round's next answer, and the answers
     // close only once the patch has seen this failure (it fails on the aborted stream then).
     if (completed) await sending.catch(() => undefined);
