@@ -368,6 +368,20 @@ export async function* encodeDelta(
   out.bytes(encodeDeltaHeader(signature));
   const matcher = new DeltaMatcher(signature, await SeededHash.create(signature.seed), out, stats);
 
+  for await (const stop of feedMatcher(matcher, source, fileHash, stats)) if (stop === 'output') yield out.take();
+  matcher.finish(fileHash.final());
+  yield out.take();
+}
+
+/** Why feedMatcher paused: the matcher's output wants taking, or a source chunk is all in. */
+export type MatcherStop = 'output' | 'chunk';
+
+/**
+ * Runs `source` through the matcher's window to its end (the last scans included), hashing it into
+ * `fileHash` and counting it: pauses (yields) whenever the matcher stops with output to take, and
+ * after each chunk of the source. Each chunk is copied into the window before the next is asked for.
+ */
+export async function* feedMatcher(matcher: DeltaMatcher, source: AsyncIterable<Uint8Array>, fileHash: SeededHash, stats: DeltaStats): AsyncGenerator<MatcherStop> {
   for await (const chunk of source) {
     fileHash.update(chunk);
     stats.fileLength += chunk.length;
@@ -377,10 +391,9 @@ export async function* encodeDelta(
       matcher.filled += take;
       at += take;
       if (matcher.filled < matcher.window.length) break;
-      while (!matcher.scan(false)) yield out.take();
+      while (!matcher.scan(false)) yield 'output';
     }
+    yield 'chunk';
   }
-  while (!matcher.scan(true)) yield out.take();
-  matcher.finish(fileHash.final());
-  yield out.take();
+  while (!matcher.scan(true)) yield 'output';
 }

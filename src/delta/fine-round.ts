@@ -15,7 +15,7 @@ import {
   OUTPUT_CHUNK_LENGTH,
   STRONG_HASH_FULL_LENGTH,
 } from './constants.js';
-import { DeltaMatcher, encodeDelta, encodeDeltaHeader, matcherKernelBytes, newDeltaStats, type DeltaStats } from './delta.js';
+import { DeltaMatcher, encodeDelta, encodeDeltaHeader, feedMatcher, matcherKernelBytes, newDeltaStats, type DeltaStats } from './delta.js';
 import { weakHash } from './rolling-hash.js';
 import type { Signature } from './signature.js';
 import { SeededHash } from './strong-hash.js';
@@ -294,27 +294,10 @@ export async function* encodeDeltaWithFineRound(
     else wire.bytes(out.take());
   };
 
-  for await (const chunk of source) {
-    fileHash.update(chunk);
-    stats.fileLength += chunk.length;
-    for (let at = 0; at < chunk.length; ) {
-      const take = Math.min(chunk.length - at, matcher.makeRoom());
-      matcher.window.set(chunk.subarray(at, at + take), matcher.filled);
-      matcher.filled += take;
-      at += take;
-      if (matcher.filled < matcher.window.length) break;
-      while (!matcher.scan(false)) {
-        park();
-        yield* release(false);
-      }
-    }
+  for await (const stop of feedMatcher(matcher, source, fileHash, stats)) {
     park();
     yield* release(false);
-    if (wire.length >= OUTPUT_CHUNK_LENGTH) yield wire.take();
-  }
-  while (!matcher.scan(true)) {
-    park();
-    yield* release(false);
+    if (stop === 'chunk' && wire.length >= OUTPUT_CHUNK_LENGTH) yield wire.take();
   }
   matcher.finishMatching();
   park();
