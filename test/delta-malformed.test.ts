@@ -184,4 +184,24 @@ describe('a malformed delta is rejected with a typed error', () => {
       { numRuns: 300 },
     );
   });
+
+  it('a malformed signature or delta lets go of its source at once (a file is closed, not left to the collector)', async () => {
+    const tracked = (bytes: Uint8Array) => {
+      const state = { closed: false };
+      async function* source(): AsyncGenerator<Uint8Array> {
+        try {
+          yield* chunksOf(bytes, 7);
+        } finally {
+          state.closed = true;
+        }
+      }
+      return { state, source: source() };
+    };
+    const signature = tracked(edited(valid.signature, 0, 0));
+    await assert.rejects(decodeSignature(signature.source), MalformedSignatureError);
+    assert.ok(signature.state.closed, 'the signature source is still open');
+    const delta = tracked(edited(valid.delta, 40, 0xff));
+    await assert.rejects(collect(applyDelta(memoryBasis(oldBytes), delta.source)), DeltaError);
+    assert.ok(delta.state.closed, 'the delta source is still open');
+  });
 });

@@ -23,6 +23,15 @@ export class ByteReader {
     this.iterator = source[Symbol.asyncIterator]();
   }
 
+  /**
+   * Stops the source after a failure (its finally blocks run: a file is closed, a stream let go)
+   * rather than leaving that to the garbage collector.
+   */
+  async close(): Promise<void> {
+    this.done = true;
+    await this.iterator.return?.().catch(() => undefined);
+  }
+
   private async fill(): Promise<boolean> {
     while (this.offset >= this.chunk.length) {
       if (this.done) return false;

@@ -77,22 +77,28 @@ export function newPatchStats(): PatchStats {
  * checked (VerificationError otherwise). Write it to a temp file and rename on success.
  */
 export async function* applyDelta(basis: Basis, delta: AsyncIterable<Uint8Array>, options: PatchOptions = {}): AsyncGenerator<Uint8Array> {
+  const reader = new ByteReader(delta, malformed);
   try {
-    yield* patch(basis, delta, options.stats ?? newPatchStats(), options.receiver, options.recycle === true);
+    yield* patch(basis, reader, options.stats ?? newPatchStats(), options.receiver, options.recycle === true);
+  } catch (error) {
+    // The delta's source is let go now (a file closed), not when the collector finds it.
+    await reader.close();
+    throw error;
   } finally {
     options.receiver?.close();
   }
 }
 
+const malformed = (message: string) => new MalformedDeltaError(`malformed delta: ${message}`);
+
 async function* patch(
   basis: Basis,
-  delta: AsyncIterable<Uint8Array>,
+  reader: ByteReader,
   stats: PatchStats,
   receiver: FineRoundReceiver | undefined,
   recycle: boolean,
 ): AsyncGenerator<Uint8Array> {
-  const fail = (message: string) => new MalformedDeltaError(`malformed delta: ${message}`);
-  const reader = new ByteReader(delta, fail);
+  const fail = malformed;
   // The magic first, so that any other file is named as such rather than as a short delta.
   if ((await reader.u32('the magic number')) !== DELTA_MAGIC) throw fail('not a mesh delta (bad magic)');
   const header = new Uint8Array(DELTA_HEADER_LENGTH);

@@ -170,6 +170,15 @@ export async function* encodeSignature(
 export async function decodeSignature(source: AsyncIterable<Uint8Array>): Promise<Signature> {
   const fail = (message: string) => new MalformedSignatureError(`malformed signature: ${message}`);
   const reader = new ByteReader(source, fail);
+  try {
+    return await decodeFrom(reader, fail);
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+}
+
+async function decodeFrom(reader: ByteReader, fail: (message: string) => Error): Promise<Signature> {
   // The magic first, so that any other file is named as such rather than as a short signature.
   if ((await reader.u32('the magic number')) !== SIGNATURE_MAGIC) throw fail('not a mesh signature (bad magic)');
   const header = new Uint8Array(HEADER_LENGTH);
