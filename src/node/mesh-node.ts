@@ -344,11 +344,11 @@ export class MeshNode {
   /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */
   private async scan(paths: string[] | undefined, initial = false): Promise<ScanReport> {
     const report = await this.folder.scanner.scan(paths === undefined ? {} : { paths });
-    if (committedSomething(report)) {
-      this.tracker.committed();
-      if (!initial) this.emit({ kind: 'scanned', report });
-      this.exchange?.notifyCommitted();
-    }
+    const committed = committedSomething(report);
+    if (committed) this.tracker.committed();
+    // A scan that found only unreadable paths is reported too: the user must hear of them.
+    if (!initial && (committed || report.errors.length > 0)) this.emit({ kind: 'scanned', report });
+    if (committed) this.exchange?.notifyCommitted();
     return report;
   }
 
