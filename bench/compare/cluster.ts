@@ -3,7 +3,7 @@
  * the figures read the same way for every tool (wire bytes off the hosts' eth0, CPU and memory of
  * every process in a host's namespace).
  */
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { Lan } from '../../test/netns.js';
 import { cpuSecondsOf, memoryOf } from '../proc.js';
 
@@ -55,6 +55,16 @@ export interface NodeMemory {
   rssMiB: number;
   /** Sum of their VmHWM, the highest seen by the sampler. */
   peakRssMiB: number;
+  /** Each process's share now (e.g. Syncthing's monitor beside its worker). */
+  processes: { command: string; rssMiB: number; peakRssMiB: number }[];
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '').slice(0, 3).join(' ');
+  } catch {
+    return '';
+  }
 }
 
 const SAMPLE_MS = 250;
@@ -73,19 +83,21 @@ export class MemorySampler {
     this.timer.unref();
   }
 
-  private sample(): NodeMemory[] {
+  private sample(withProcesses = false): NodeMemory[] {
     return this.cluster.lan.hosts.slice(0, this.cluster.dirs.length).map((host, i) => {
-      const memories = pidsInNamespace(host.namespace).map(memoryOf).filter((m) => Number.isFinite(m.rssMiB));
+      const pids = pidsInNamespace(host.namespace);
+      const memories = pids.map((pid) => ({ pid, ...memoryOf(pid) })).filter((m) => Number.isFinite(m.rssMiB));
       const rssMiB = memories.reduce((sum, m) => sum + m.rssMiB, 0);
       const peak = memories.reduce((sum, m) => sum + m.peakRssMiB, 0);
       this.peaks[i] = Math.max(this.peaks[i] ?? 0, peak);
-      return { rssMiB, peakRssMiB: this.peaks[i] ?? 0 };
+      const processes = withProcesses ? memories.map((m) => ({ command: commandOf(m.pid), rssMiB: m.rssMiB, peakRssMiB: m.peakRssMiB })) : [];
+      return { rssMiB, peakRssMiB: this.peaks[i] ?? 0, processes };
     });
   }
 
-  /** Each node's memory now and its peak so far. */
+  /** Each node's memory now, its peak so far, and each of its processes. */
   now(): NodeMemory[] {
-    return this.sample();
+    return this.sample(true);
   }
 
   stop(): void {

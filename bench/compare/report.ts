@@ -43,6 +43,7 @@ export function rows(fileBytes: number): Row[] {
     { label: 'concurrent edit: s until both nodes have both', better: 'lower', digits: 2, value: (r) => r.conflict?.seconds },
     { label: `3 nodes: edit reaches both others, p50 (s, ${THREE_NODE_EDITS} edits)`, better: 'lower', digits: 3, value: (r) => r.threeNodes?.p50Seconds },
     { label: '3 nodes: max (s)', better: 'lower', digits: 3, value: (r) => r.threeNodes?.maxSeconds },
+    { label: '3 nodes: wire bytes per edit', better: 'lower', digits: 0, value: (r) => r.threeNodes?.wireBytesPerEdit },
     { label: 'RSS per node at the end, highest (MiB)', better: 'lower', digits: 1, value: (r) => maxOf(r.memory?.map((m) => m.rssMiB)) },
     { label: 'peak RSS per node, highest (MiB)', better: 'lower', digits: 1, value: (r) => maxOf(r.memory?.map((m) => m.peakRssMiB)) },
   ];
