@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { netnsUnavailable } from '../test/netns.js';
-import { describeMachine } from './common.js';
+import { BenchError, describeMachine, runBench } from './common.js';
 import { EDIT_DESCRIPTION } from './edit-pair.js';
 import { builtCliProblem } from './mesh-cli.js';
 import type { Tool } from './compare/cluster.js';
@@ -38,9 +38,6 @@ const TOOLS: readonly Tool[] = [meshTool, syncthingDefault, syncthingTuned, rsyn
 /** The command each tool needs, and how to get it. */
 const COMMANDS: Record<string, string> = { syncthing: 'syncthing', 'syncthing-tuned': 'syncthing', rsync: 'rsync' };
 const INSTALL_HINT = 'apt-get install syncthing rsync';
-
-/** An error the user can fix: printed as its message alone. */
-class BenchError extends Error {}
 
 function readFileMiB(): number {
   const raw = process.env.MESH_COMPARE_MIB;
@@ -132,11 +129,4 @@ async function main(): Promise<number> {
   return failed.length > 0 || problems.length > 0 ? 1 : 0;
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  // Expected failures are one line for the user; anything else also says where it came from.
-  if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`bench/compare: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-}
+await runBench('bench/compare', main);

@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILT_CLI, startJoin, treeOf, type JoinProcess } from '../test/join-helpers.js';
 import { createLan, netnsUnavailable, type InterfaceBytes, type Lan } from '../test/netns.js';
-import { describeMachine, median, randomChunks, type Machine } from './common.js';
+import { BenchError, describeMachine, type Machine, median, randomChunks, runBench } from './common.js';
 import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites } from './edit-pair.js';
 import { builtCliProblem, meshKeygen, ROOT } from './mesh-cli.js';
 import { contentIs, latencyContent, sha256, sizeOf } from './files.js';
@@ -67,9 +67,6 @@ const TARGET_RSS_MIB = 120;
 
 const OUT_DIR = path.join(ROOT, 'bench-out');
 const JSON_OUT = path.join(OUT_DIR, 'mesh.json');
-
-/** An error the user can fix: printed as its message alone. */
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------- configuration and prerequisites
 
@@ -530,11 +527,4 @@ async function main(): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  // Expected failures are one line for the user; anything else also says where it came from.
-  if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`bench/mesh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-}
+await runBench('bench/mesh', main);
