@@ -130,3 +130,20 @@ export function sourcesChangedSince(root: string, built: string): boolean {
   const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' });
   return sources.some((file) => file.endsWith('.ts') && statSync(join(root, 'src', file)).mtimeMs > builtAt);
 }
+
+/** An error the user can fix (a missing tool, a bad setting): printed as its message alone. */
+export class BenchError extends Error {}
+
+/**
+ * Runs a benchmark's main and sets the exit code it returns; a BenchError is one line on stderr,
+ * anything else also says where it came from (its stack), and exits 1.
+ */
+export async function runBench(name: string, main: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await main();
+  } catch (error) {
+    if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
+    else process.stderr.write(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -19,7 +19,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { highWaterKiB, median, randomChunks, runMeasured, sourcesChangedSince } from './common.js';
+import { BenchError, highWaterKiB, median, randomChunks, runBench, runMeasured, sourcesChangedSince } from './common.js';
 import { EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
 import { benchFineRound, type FineRoundRun } from './fine-round.js';
 
@@ -50,9 +50,6 @@ type PairName = 'edit' | 'disjoint';
 const TOOL_NAMES: readonly ToolName[] = ['mesh', 'mesh-cli', 'rdiff'];
 const SERVER = path.join(ROOT, 'bench', 'rdiff-server.mjs');
 const STEP_NAMES: readonly StepName[] = ['signature', 'delta', 'patch'];
-
-/** An error the user can fix: printed as its message alone. */
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------- configuration and prerequisites
 
@@ -483,11 +480,4 @@ async function main(): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  // Expected failures are one line for the user; anything else also says where it came from.
-  if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`bench/delta: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-}
+await runBench('bench/delta', main);

@@ -14,18 +14,21 @@
  * The nodes' logs go to bench-out/mesh-a.log and mesh-b.log. Exit code: 0 every target met, 2 a
  * target missed, 1 the benchmark could not run or B ended with the wrong content.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, stat, statfs, writeFile } from 'node:fs/promises';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILT_CLI, startJoin, treeOf, type JoinProcess } from '../test/join-helpers.js';
 import { createLan, netnsUnavailable, type InterfaceBytes, type Lan } from '../test/netns.js';
-import { describeMachine, keystream, median, randomChunks, runMeasured, sourcesChangedSince, xorshift32, type Machine } from './common.js';
-import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
+import { BenchError, describeMachine, type Machine, median, randomChunks, runBench } from './common.js';
+import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites } from './edit-pair.js';
+import { builtCliProblem, meshKeygen, ROOT } from './mesh-cli.js';
+import { contentIs, latencyContent, sha256, sizeOf } from './files.js';
+import { cpuSecondsOf, memoryOf as memoryOfPid, type Memory } from './proc.js';
 import { BenchScope } from './scope.js';
+import { fileCount, generateSmallFiles, SMALL_MAX_BYTES, SMALL_MIN_BYTES, SMALL_TREE } from './small-files.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -42,16 +45,8 @@ const LATENCY_FILE_BYTES = KIB;
 const LATENCY_GAP_MS = 300;
 const LATENCY_POLL_MS = 5;
 const FILE_POLL_MS = 10;
-/** Linux's USER_HZ: the unit of CPU times in /proc/PID/stat. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
-const SMALL_TOP_FOLDERS = 4;
-const SMALL_SUBFOLDERS = 5; // 4 × 5 = 20 folders of 100 files
-const SMALL_FILES_PER_FOLDER = 100;
-const SMALL_FILES = SMALL_TOP_FOLDERS * SMALL_SUBFOLDERS * SMALL_FILES_PER_FOLDER;
-const SMALL_MIN_BYTES = KIB;
-const SMALL_MAX_BYTES = 4 * KIB;
-const SMALL_SEED = 0x2545f491;
+const SMALL_FILES = fileCount(SMALL_TREE); // 4 × 5 = 20 folders of 100 files
 
 /**
  * Wait after each step before the next: B rescans what it applied 1 s later (SETTLE_RESCAN_MS),
@@ -71,13 +66,8 @@ const TARGET_SMALL_SECONDS = 2;
 const TARGET_RENAME_WIRE_BYTES = 1 * MB;
 const TARGET_RSS_MIB = 120;
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const OUT_DIR = path.join(ROOT, 'bench-out');
 const JSON_OUT = path.join(OUT_DIR, 'mesh.json');
-
-/** An error the user can fix: printed as its message alone. */
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------- configuration and prerequisites
 
@@ -106,9 +96,8 @@ function readConfig(): Config {
 }
 
 function checkBuilt(): void {
-  if (!existsSync(CLI)) throw new BenchError(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first`);
-  // The benchmark runs dist/, so an edit in src/ since the last build would go unmeasured.
-  if (sourcesChangedSince(ROOT, CLI)) console.log('warning: src/ changed since the last build: run `npm run build` to measure the current code\n');
+  const problem = builtCliProblem();
+  if (problem !== undefined) throw new BenchError(problem);
 }
 
 async function checkFreeSpace(fileBytes: number): Promise<void> {
@@ -153,13 +142,6 @@ function collectLines(node: JoinProcess): TimedLine[] {
   return lines;
 }
 
-async function meshKeygen(): Promise<string> {
-  const { stdout } = await runMeasured(process.execPath, [CLI, 'keygen']);
-  const key = /mesh1[0-9a-f]{64}/.exec(stdout.toString('utf8'))?.[0];
-  if (key === undefined) throw new Error(`\`mesh keygen\` printed no key: ${stdout.toString('utf8')}`);
-  return key;
-}
-
 async function startMesh(scope: BenchScope, lan: Lan, workDir: string, config: Config): Promise<Mesh> {
   const key = await meshKeygen();
   const dirA = path.join(workDir, 'a');
@@ -188,16 +170,8 @@ function saveLogs(nodes: readonly JoinProcess[]): void {
   });
 }
 
-interface Memory {
-  rssMiB: number;
-  peakRssMiB: number;
-}
-
-/** VmRSS and VmHWM (the peak) of a node's process. */
 function memoryOf(node: JoinProcess): Memory {
-  const status = readFileSync(`/proc/${node.child.pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? Number.NaN) / KIB;
-  return { rssMiB: field('VmRSS'), peakRssMiB: field('VmHWM') };
+  return memoryOfPid(node.child.pid!);
 }
 
 // ---------------------------------------------------------------- measuring
@@ -221,35 +195,6 @@ async function pollUntil(what: string, intervalMs: number, done: () => Promise<b
   }
 }
 
-async function sizeOf(file: string): Promise<number | undefined> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return undefined;
-  }
-}
-
-async function contentIs(file: string, expected: Buffer): Promise<boolean> {
-  try {
-    return (await readFile(file)).equals(expected);
-  } catch {
-    return false;
-  }
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of readChunks(file)) hash.update(chunk);
-  return hash.digest('hex');
-}
-
-/** CPU time (user + system) a process has used so far, in seconds. */
-function cpuSecondsOf(node: JoinProcess): number {
-  // Fields 14 and 15 of /proc/PID/stat, after the command name (which may hold spaces) in parentheses.
-  const fields = readFileSync(`/proc/${node.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
-
 interface StepCost {
   wire: WireBytes;
   /** CPU seconds each node used: on a busy machine this tells work from waiting for a core. */
@@ -261,13 +206,13 @@ interface StepCost {
 /** Bytes through B's eth0 both ways and the nodes' CPU time while `work` ran, and SETTLE_MS after it (B's announcements back, rescans). */
 async function measureStep(mesh: Mesh, work: () => Promise<void>): Promise<StepCost> {
   const before = await mesh.lan.bytes(1);
-  const cpuBefore = { a: cpuSecondsOf(mesh.a), b: cpuSecondsOf(mesh.b) };
+  const cpuBefore = { a: cpuSecondsOf(mesh.a.child.pid!), b: cpuSecondsOf(mesh.b.child.pid!) };
   await work();
   await sleep(SETTLE_MS);
   const after = await mesh.lan.bytes(1);
   return {
     wire: difference(before, after),
-    cpu: { a: cpuSecondsOf(mesh.a) - cpuBefore.a, b: cpuSecondsOf(mesh.b) - cpuBefore.b },
+    cpu: { a: cpuSecondsOf(mesh.a.child.pid!) - cpuBefore.a, b: cpuSecondsOf(mesh.b.child.pid!) - cpuBefore.b },
     memory: { a: memoryOf(mesh.a), b: memoryOf(mesh.b) },
   };
 }
@@ -297,22 +242,17 @@ interface LatencyResult {
   maxMs: number;
 }
 
-function latencyContent(edit: number): Buffer {
-  const header = `latency edit ${edit}\n`;
-  return Buffer.from(header.padEnd(LATENCY_FILE_BYTES, '.'), 'latin1');
-}
-
 /** A small file edited in place on A, timed until B's copy has the new content. */
 async function benchLatency(mesh: Mesh): Promise<LatencyResult> {
   const name = 'latency.txt';
   const [onA, onB] = [path.join(mesh.dirA, name), path.join(mesh.dirB, name)];
   // Untimed: the file exists on both before the edits, and the path from A's watcher to B's disk is warm.
-  await writeFile(onA, latencyContent(0));
-  await pollUntil('first latency file', LATENCY_POLL_MS, () => contentIs(onB, latencyContent(0)), mesh);
+  await writeFile(onA, latencyContent(0, LATENCY_FILE_BYTES));
+  await pollUntil('first latency file', LATENCY_POLL_MS, () => contentIs(onB, latencyContent(0, LATENCY_FILE_BYTES)), mesh);
   await sleep(SETTLE_MS);
   const editsMs: number[] = [];
   for (let edit = 1; edit <= LATENCY_EDITS; edit++) {
-    const content = latencyContent(edit);
+    const content = latencyContent(edit, LATENCY_FILE_BYTES);
     const start = performance.now();
     await writeFile(onA, content);
     const end = await pollUntil(`latency edit ${edit}`, LATENCY_POLL_MS, () => contentIs(onB, content), mesh);
@@ -380,27 +320,6 @@ async function benchEdit(mesh: Mesh, fileBytes: number): Promise<EditResult> {
   return result;
 }
 
-function smallFilePath(index: number): string {
-  const folder = Math.floor(index / SMALL_FILES_PER_FOLDER);
-  const top = Math.floor(folder / SMALL_SUBFOLDERS);
-  const sub = folder % SMALL_SUBFOLDERS;
-  return `tree/t${top}/s${sub}/f${String(index % SMALL_FILES_PER_FOLDER).padStart(3, '0')}.bin`;
-}
-
-/** SMALL_FILES files of 1-4 KiB in nested folders, each unlike the others. */
-async function generateSmallFiles(root: string): Promise<void> {
-  const random = xorshift32(SMALL_SEED);
-  const pool = keystream('mesh bench mesh: small files').update(Buffer.alloc(MIB));
-  for (let index = 0; index < SMALL_FILES; index++) {
-    const file = path.join(root, ...smallFilePath(index).split('/'));
-    if (index % SMALL_FILES_PER_FOLDER === 0) await mkdir(path.dirname(file), { recursive: true });
-    const length = SMALL_MIN_BYTES + (random() % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1));
-    const offset = random() % (pool.length - length);
-    const header = Buffer.from(`mesh bench small file ${index}\n`, 'latin1');
-    await writeFile(file, Buffer.concat([header, pool.subarray(offset, offset + length - header.length)]));
-  }
-}
-
 function pulledCount(lines: readonly TimedLine[], from: number): { count: number; last: number } {
   let count = 0;
   let last = 0;
@@ -417,7 +336,7 @@ function pulledCount(lines: readonly TimedLine[], from: number): { count: number
 /** A tree of small files made outside the folder and renamed in (one rename); timed until B has logged every pull. */
 async function benchSmallFiles(mesh: Mesh): Promise<TransferResult> {
   const staged = path.join(mesh.staging, 'tree');
-  await generateSmallFiles(mesh.staging);
+  await generateSmallFiles(mesh.staging, SMALL_TREE);
   await sleep(SETTLE_MS);
   let seconds = 0;
   const cost = await measureStep(mesh, async () => {
@@ -586,7 +505,7 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
     latency: `${LATENCY_EDITS} in-place rewrites of a ${LATENCY_FILE_BYTES}-byte file on A, B's copy read every ${LATENCY_POLL_MS} ms`,
     large: 'random bytes (AES-CTR keystream) written outside the folder, then renamed in; timed from the rename until B has the whole file (polled every 10 ms)',
     edit: `${EDIT_DESCRIPTION}; made in a copy outside the folder, renamed over A's file`,
-    small: `${SMALL_FILES} files of ${SMALL_MIN_BYTES}-${SMALL_MAX_BYTES} bytes in ${SMALL_TOP_FOLDERS}x${SMALL_SUBFOLDERS} nested folders, made outside the folder and renamed in as one tree; timed until B logged every pull`,
+    small: `${SMALL_FILES} files of ${SMALL_MIN_BYTES}-${SMALL_MAX_BYTES} bytes in ${SMALL_TREE.tops}x${SMALL_TREE.subs} nested folders, made outside the folder and renamed in as one tree; timed until B logged every pull`,
     rename: 'the large file moved into another folder on A',
     wire: `B's eth0 counters, both ways, until ${SETTLE_MS} ms after B had the change`,
     cpu: 'user + system time of each node from /proc/PID/stat over the same span',
@@ -615,11 +534,4 @@ async function main(): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  // Expected failures are one line for the user; anything else also says where it came from.
-  if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`bench/mesh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-}
+await runBench('bench/mesh', main);

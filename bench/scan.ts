@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ScanReport } from '../src/folder/report.js';
-import { describeMachine, keystream, median, randomChunks, runMeasured, sourcesChangedSince, xorshift32 } from './common.js';
+import { BenchError, describeMachine, keystream, median, randomChunks, runBench, runMeasured, sourcesChangedSince, xorshift32 } from './common.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -54,9 +54,6 @@ const TARGET_PEAK_RSS_MIB = 150;
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const JSON_OUT = path.join(ROOT, 'bench-out', 'scan.json');
-
-/** An error the user can fix: printed as its message alone. */
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------- configuration and prerequisites
 
@@ -506,11 +503,4 @@ async function main(): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  // Expected failures are one line for the user; anything else also says where it came from.
-  if (error instanceof BenchError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`bench/scan: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-}
+await runBench('bench/scan', main);
