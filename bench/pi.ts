@@ -153,9 +153,13 @@ async function main(): Promise<number> {
     await peer.waitForOutput(/peer connected/, STEP_TIMEOUT_MS);
     // Each side receives the other's index (the same files, made apart: recorded as the same content).
     started = performance.now();
+    const exchangeCpu = cpuSeconds(pid);
+    const peerCpu = cpuSeconds(peer.child.pid!);
     await inSync(pi);
     await inSync(other);
-    console.log(`  indexes exchanged, both in sync, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `  indexes exchanged, both in sync, in ${((performance.now() - started) / 1000).toFixed(1)} s (CPU: ${(cpuSeconds(pid) - exchangeCpu).toFixed(1)} s this node, ${(cpuSeconds(peer.child.pid!) - peerCpu).toFixed(1)} s the peer), RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB`,
+    );
     await sleep(SETTLE_MS);
     const idle = await measure(pid, IDLE_SECONDS);
     console.log(`  idle, connected: ${idle.cpuPercent.toFixed(2)}% CPU over ${idle.seconds.toFixed(0)} s, RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB`);
