@@ -26,7 +26,7 @@ import { MAX_FETCH_FILE_BYTES } from '../protocol/constants.js';
 import { ConflictCopyExistsError, InvalidRemoteRecordError } from './errors.js';
 import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
 import { misbehaviourOf } from './peer-penalties.js';
-import { LocalContentIndex } from './local-content.js';
+import { LocalContentIndex, WantedContent } from './local-content.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
 import { Puller, type Exchange, type PulledFile } from './puller.js';
@@ -83,6 +83,7 @@ export class ApplyRun {
   private readonly puller: Puller;
   private index?: LocalContentIndex;
   private indexing?: Promise<LocalContentIndex>;
+  private readonly pulling: RemoteRecord[] = [];
   /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
   private readonly rescans = new Set<string>();
   private fatal: { error: unknown } | undefined;
@@ -106,6 +107,8 @@ export class ApplyRun {
     const files: RemoteRecord[][] = [];
     const deletes: RemoteRecord[][] = [];
     for (const group of await this.settleRecordOnly([...groups.values()])) {
+      // Each file version this apply may pull (what the index of local content is asked about).
+      for (const remote of group) if (remote.type === 'file' && !remote.deleted) this.pulling.push(remote);
       const last = group[group.length - 1];
       if (last.deleted) deletes.push(group);
       else if (last.type === 'directory') folders.push(group);
@@ -528,9 +531,12 @@ export class ApplyRun {
     this.index?.add(stored);
   }
 
-  /** The index of local content, built on first use (one pass over the store per apply). */
+  /**
+   * The index of local content, built on first use (one pass over the store per apply), of the
+   * files that hold content this apply may pull: never an entry per file of a large folder.
+   */
   private async localContent(): Promise<LocalContentIndex> {
-    this.indexing ??= LocalContentIndex.build(this.components.store).then((index) => (this.index = index));
+    this.indexing ??= LocalContentIndex.build(this.components.store, new WantedContent(this.pulling)).then((index) => (this.index = index));
     return this.indexing;
   }
 }
