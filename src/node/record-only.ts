@@ -4,7 +4,7 @@ import { parentPath, toAbsolute } from '../folder/paths.js';
 import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
-import { diskMatches, ensureRealParents, lstatOrUndefined } from './disk.js';
+import { diskMatches, ensureRealParents, lstatSyncOrUndefined } from './disk.js';
 import type { Decision } from './planner.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -83,7 +83,8 @@ async function commitBatch(components: RecordOnlyComponents, items: readonly Rec
         const parent = parentPath(remote.path);
         let parents = realParents.get(parent);
         if (parents === undefined) realParents.set(parent, (parents = await ensureRealParents(root, remote.path, false)));
-        const stats = parents === 'missing' ? undefined : await lstatOrUndefined(toAbsolute(root, remote.path));
+        // Synchronous: one lstat is a few microseconds, far less than a trip through the thread pool.
+        const stats = parents === 'missing' ? undefined : lstatSyncOrUndefined(toAbsolute(root, remote.path));
         if (diskMatches(local, stats)) {
           const version = merge(local.version, remote.version);
           // The local record's metadata is the disk's (checked just now); a version of the same
