@@ -49,7 +49,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match === null ? Number.NaN : Number(match[1]) / 1024;
 }
@@ -153,12 +153,20 @@ async function main(): Promise<number> {
     await peer.waitForOutput(/peer connected/, STEP_TIMEOUT_MS);
     // Each side receives the other's index (the same files, made apart: recorded as the same content).
     started = performance.now();
+    const exchangeCpu = cpuSeconds(pid);
+    const peerCpu = cpuSeconds(peer.child.pid!);
     await inSync(pi);
     await inSync(other);
-    console.log(`  indexes exchanged, both in sync, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `  indexes exchanged, both in sync, in ${((performance.now() - started) / 1000).toFixed(1)} s (CPU: ${(cpuSeconds(pid) - exchangeCpu).toFixed(1)} s this node, ${(cpuSeconds(peer.child.pid!) - peerCpu).toFixed(1)} s the peer), RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB`,
+    );
     await sleep(SETTLE_MS);
     const idle = await measure(pid, IDLE_SECONDS);
-    console.log(`  idle, connected: ${idle.cpuPercent.toFixed(2)}% CPU over ${idle.seconds.toFixed(0)} s, RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB`);
+    // File-backed pages are clean (node's binary, the index's tables LevelDB maps): the kernel
+    // reclaims them under pressure; anonymous ones are the heap, native allocations and stacks.
+    console.log(
+      `  idle, connected: ${idle.cpuPercent.toFixed(2)}% CPU over ${idle.seconds.toFixed(0)} s, RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB (anonymous ${memoryMiB(pid, 'RssAnon').toFixed(0)}, file-backed ${memoryMiB(pid, 'RssFile').toFixed(0)})`,
+    );
 
     const staged = path.join(base, 'big.bin');
     await writeFile(staged, randomChunks('mesh bench pi: pulled file', PULL_MIB * MIB, MIB));

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
 import { isAlwaysIgnored, MAX_NAME_BYTES } from '../src/folder/index.js';
-import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, tempPathOf } from '../src/node/index.js';
+import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, tempPathOf, WantedContent } from '../src/node/index.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { FileChange } from '../src/store/types.js';
 
@@ -40,6 +40,26 @@ describe('local content index', () => {
     assert.deepEqual(index.mostShared(wanted), { file: index.withContent(file('a', [1, 2, 3, 4]).contentHash)[0], sharedBlocks: 3 });
     assert.equal(index.mostShared(wanted, 'a')?.file.path, 'c', 'ties go to the first path; the excluded path is skipped');
     assert.equal(index.mostShared(Buffer.concat([block(42)])), undefined);
+  });
+
+  it('built for the content an apply wants, it answers as the full index and holds only files that share it', async () => {
+    const store = new MemoryStore();
+    await store.commit([file('a', [1, 2, 3, 4]), file('b', [1, 2, 9]), file('c', [1, 2, 3, 4]), file('d', [5, 6]), file('e', [10, 11])]);
+    const pulls = [file('x', [1, 2, 3, 7]), file('y', [5, 6])];
+    const full = await LocalContentIndex.build(store);
+    const narrow = await LocalContentIndex.build(store, new WantedContent(pulls));
+    for (const pull of pulls) {
+      assert.deepEqual(narrow.withContent(pull.contentHash), full.withContent(pull.contentHash));
+      assert.deepEqual(narrow.mostShared(pull.blockHashes), full.mostShared(pull.blockHashes));
+      assert.deepEqual(narrow.mostShared(pull.blockHashes, 'a'), full.mostShared(pull.blockHashes, 'a'));
+    }
+    assert.equal(narrow.mostShared(file('e', [10, 11]).blockHashes), undefined, 'e shares nothing wanted: not indexed');
+    // A file recorded during the apply with wanted content is found; one without is not kept.
+    narrow.add((await store.commit([file('f', [7])]))[0]);
+    assert.equal(narrow.mostShared(pulls[0].blockHashes, 'a')?.file.path, 'c');
+    assert.equal(narrow.mostShared(Buffer.concat([block(7)]))?.file.path, 'f');
+    narrow.add((await store.commit([file('g', [8, 9])]))[0]);
+    assert.equal(narrow.mostShared(Buffer.concat([block(8)])), undefined);
   });
 
   it('forgets deleted paths and follows new records', async () => {

@@ -26,8 +26,9 @@ import { MAX_FETCH_FILE_BYTES } from '../protocol/constants.js';
 import { ConflictCopyExistsError, InvalidRemoteRecordError } from './errors.js';
 import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
 import { misbehaviourOf } from './peer-penalties.js';
-import { LocalContentIndex } from './local-content.js';
+import { LocalContentIndex, WantedContent } from './local-content.js';
 import { decide, type Decision } from './planner.js';
+import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
 import { Puller, type Exchange, type PulledFile } from './puller.js';
 import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
@@ -82,6 +83,7 @@ export class ApplyRun {
   private readonly puller: Puller;
   private index?: LocalContentIndex;
   private indexing?: Promise<LocalContentIndex>;
+  private readonly pulling: RemoteRecord[] = [];
   /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
   private readonly rescans = new Set<string>();
   private fatal: { error: unknown } | undefined;
@@ -104,7 +106,9 @@ export class ApplyRun {
     const folders: RemoteRecord[][] = [];
     const files: RemoteRecord[][] = [];
     const deletes: RemoteRecord[][] = [];
-    for (const group of groups.values()) {
+    for (const group of await this.settleRecordOnly([...groups.values()])) {
+      // Each file version this apply may pull (what the index of local content is asked about).
+      for (const remote of group) if (remote.type === 'file' && !remote.deleted) this.pulling.push(remote);
       const last = group[group.length - 1];
       if (last.deleted) deletes.push(group);
       else if (last.type === 'directory') folders.push(group);
@@ -131,6 +135,34 @@ export class ApplyRun {
 
     if (this.rescans.size > 0 && this.components.rescan !== undefined) await this.components.rescan([...this.rescans]);
     return this.report.finish(performance.now() - started);
+  }
+
+  /**
+   * Settles, before the phases, the paths of one record each that need no more than their record:
+   * up to date (skipped), or a version of content already here (committed in batches, see
+   * record-only.ts). The local records are read in one batch. Returns the groups left to apply.
+   */
+  private async settleRecordOnly(groups: RemoteRecord[][]): Promise<RemoteRecord[][]> {
+    const { store, ignores } = this.components;
+    const single = groups.filter(
+      (group) => group.length === 1 && remoteRecordProblem(group[0]) === undefined && ignores?.isIgnored(group[0].path, group[0].type === 'directory') !== true,
+    );
+    if (single.length === 0) return groups;
+    const locals = await store.getMany(single.map((group) => group[0].path));
+    const settled = new Set<RemoteRecord[]>();
+    const recordOnly: RecordOnly[] = [];
+    for (const [k, group] of single.entries()) {
+      const [remote] = group;
+      const local = locals[k];
+      const decision = decide(local, remote);
+      const kind = recordOnlyKind(remote, local, decision);
+      if (decision.action === 'nothing') this.report.skip(remote.path, 'up-to-date');
+      else if (kind !== undefined && local !== undefined) recordOnly.push({ remote, local, kind });
+      else continue;
+      settled.add(group);
+    }
+    await commitRecordOnly({ ...this.components, report: this.report, committed: (record) => this.index?.add(record) }, recordOnly);
+    return settled.size === 0 ? groups : groups.filter((group) => !settled.has(group));
   }
 
   /**
@@ -499,9 +531,12 @@ export class ApplyRun {
     this.index?.add(stored);
   }
 
-  /** The index of local content, built on first use (one pass over the store per apply). */
+  /**
+   * The index of local content, built on first use (one pass over the store per apply), of the
+   * files that hold content this apply may pull: never an entry per file of a large folder.
+   */
   private async localContent(): Promise<LocalContentIndex> {
-    this.indexing ??= LocalContentIndex.build(this.components.store).then((index) => (this.index = index));
+    this.indexing ??= LocalContentIndex.build(this.components.store, new WantedContent(this.pulling)).then((index) => (this.index = index));
     return this.indexing;
   }
 }

@@ -21,15 +21,35 @@ export interface LocalFile {
   readonly entry: KnownEntry;
 }
 
+/**
+ * The content an apply may look for: the content and block hashes of the versions it pulls. An
+ * index built for them holds only the local files that could answer (not every file of a large
+ * folder), and answers every question about them as a full index would.
+ */
+export class WantedContent {
+  readonly contents = new Set<string>();
+  readonly blocks = new Set<string>();
+
+  constructor(versions: Iterable<Pick<FileRecord, 'contentHash' | 'blockHashes'>>) {
+    for (const { contentHash, blockHashes } of versions) {
+      this.contents.add(keyOf(contentHash, contentHash.length));
+      for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) this.blocks.add(keyOf(blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES));
+    }
+  }
+}
+
 export class LocalContentIndex {
   private readonly byContent = new Map<string, LocalFile[]>();
   private readonly byBlock = new Map<string, string[]>();
   private readonly files = new Map<string, LocalFile>();
   private indexedBlocks = 0;
 
-  /** One pass over the store's records. */
-  static async build(store: Store): Promise<LocalContentIndex> {
-    const index = new LocalContentIndex();
+  /** Without `wanted`, indexes every file; with it, only files holding wanted content or blocks. */
+  private constructor(private readonly wanted?: WantedContent) {}
+
+  /** One pass over the store's records (see WantedContent for `wanted`). */
+  static async build(store: Store, wanted?: WantedContent): Promise<LocalContentIndex> {
+    const index = new LocalContentIndex(wanted);
     for await (const record of store.records()) index.add(record);
     return index;
   }
@@ -37,7 +57,7 @@ export class LocalContentIndex {
   /** Adds (or replaces) a path's record; a tombstone or non-file only removes the path. */
   add(record: FileRecord): void {
     this.remove(record.path);
-    if (record.deleted || record.type !== 'file' || record.size === 0) return;
+    if (record.deleted || record.type !== 'file' || record.size === 0 || !this.isWanted(record)) return;
     const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
     this.files.set(record.path, file);
     const content = keyOf(record.contentHash, record.contentHash.length);
@@ -46,6 +66,7 @@ export class LocalContentIndex {
     else sameContent.push(file);
     for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
       const key = keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES);
+      if (this.wanted !== undefined && !this.wanted.blocks.has(key)) continue;
       const paths = this.byBlock.get(key);
       if (paths === undefined) {
         this.byBlock.set(key, [record.path]);
@@ -54,6 +75,15 @@ export class LocalContentIndex {
         paths.push(record.path);
       }
     }
+  }
+
+  private isWanted(record: FileRecord): boolean {
+    const { wanted } = this;
+    if (wanted === undefined || wanted.contents.has(keyOf(record.contentHash, record.contentHash.length))) return true;
+    for (let at = 0; at < record.blockHashes.length; at += BLOCK_HASH_BYTES) {
+      if (wanted.blocks.has(keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES))) return true;
+    }
+    return false;
   }
 
   /** Forgets a path (its block entries stay: a hint at worst, each candidate is checked on disk). */

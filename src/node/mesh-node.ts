@@ -389,7 +389,8 @@ export class MeshNode {
     if (report.applied.length === 0) return;
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;
-    for (const applied of report.applied) this.settling.add(applied.path);
+    // A merge recorded a version and wrote nothing: no event of ours can hide a local change there.
+    for (const applied of report.applied) if (applied.action !== 'merged') this.settling.add(applied.path);
     clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => {
       const paths = [...this.settling];

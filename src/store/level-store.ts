@@ -54,12 +54,20 @@ const BUILD_BATCH = 1000;
 type Db = Level<Uint8Array, Uint8Array>;
 
 /**
+ * LevelDB's options, sized for a small machine (a Raspberry Pi holding 100,000 files): a block
+ * cache of 2 MiB instead of 8. Blocks are read from tables LevelDB maps into memory (64-bit
+ * systems) and inflated from Snappy into the cache; a miss costs a decompression, not a read.
+ * (Uncompressed tables would skip the cache but take more memory as mapped pages: paths compress.)
+ */
+const DB_OPTIONS = { cacheSize: 2 * 1024 * 1024 } as const;
+
+/**
  * Opens (creating if missing) the LevelDB store at `location`, a directory (mesh uses
  * `<folder>/.mesh/index`). One process at a time: a second open throws StoreLockedError.
  */
 export async function openLevelStore(location: string): Promise<Store> {
   await mkdir(location, { recursive: true });
-  const db: Db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
+  const db: Db = new Level<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...DB_OPTIONS });
   try {
     await db.open();
   } catch (error) {

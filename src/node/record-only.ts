@@ -1,0 +1,126 @@
+import { FolderMissingError } from '../folder/errors.js';
+import type { FolderLock } from '../folder/folder-lock.js';
+import { parentPath, toAbsolute } from '../folder/paths.js';
+import type { FileChange, FileRecord, Store } from '../store/types.js';
+import { merge } from '../store/version-vector.js';
+import type { ApplyReportBuilder } from './apply-report.js';
+import { diskMatches, ensureRealParents, lstatSyncOrUndefined } from './disk.js';
+import type { Decision } from './planner.js';
+import type { RemoteRecord } from './remote-record.js';
+
+/**
+ * Records committed per hold of the folder lock: one synced commit for many, while a scan waiting
+ * for the lock waits only for about this many lstat calls.
+ */
+export const RECORD_ONLY_BATCH = 512;
+/** Permission bits a peer may set (as the applier applies them). */
+const APPLIED_MODE_MASK = 0o777;
+
+/**
+ * A remote version whose content this folder already holds exactly as announced, so applying it
+ * only records a version and touches nothing on disk:
+ * - `merge`: concurrent versions of the same content (merge(L, R) recorded with the local metadata);
+ * - `metadata`: a dominating version of the same bytes whose permissions and mtime the local file
+ *   already has (the remote record with the merged version).
+ * Decided again under the lock: the local record must still be `local`, and the disk still match it.
+ */
+export interface RecordOnly {
+  readonly remote: RemoteRecord;
+  readonly local: FileRecord;
+  readonly kind: 'merge' | 'metadata';
+}
+
+/** The record-only change `remote` makes given the local record, or undefined if it needs more than a record. */
+export function recordOnlyKind(remote: RemoteRecord, local: FileRecord | undefined, decision: Decision): RecordOnly['kind'] | undefined {
+  if (local === undefined) return undefined;
+  if (decision.action === 'merge') return 'merge';
+  if (decision.action !== 'apply' || local.deleted || remote.deleted || local.type !== 'file' || remote.type !== 'file') return undefined;
+  const sameBytes = Buffer.from(local.contentHash).equals(remote.contentHash);
+  const sameMetadata = local.mode === (remote.mode & APPLIED_MODE_MASK) && local.mtimeNs === remote.mtimeNs;
+  return sameBytes && sameMetadata ? 'metadata' : undefined;
+}
+
+export interface RecordOnlyComponents {
+  readonly root: string;
+  readonly store: Store;
+  readonly lock: FolderLock;
+  readonly checkFolder?: () => Promise<void>;
+  readonly report: ApplyReportBuilder;
+  /** Told each record committed (the apply's index of local content). */
+  readonly committed: (record: FileRecord) => void;
+}
+
+/**
+ * Commits record-only changes RECORD_ONLY_BATCH at a time: under one hold of the folder lock each
+ * path's record and disk are checked as the one-at-a-time path checks them (a path changed since
+ * is reported 'changed-locally', not recorded), then every change of the batch goes into one
+ * atomic, synced commit. A crash leaves the whole batch recorded or none of it; since nothing on
+ * disk changes, either state is consistent and a restart simply receives the rest again.
+ * Only a missing folder throws; a failed commit is reported against every path of its batch.
+ */
+export async function commitRecordOnly(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
+  for (let start = 0; start < items.length; start += RECORD_ONLY_BATCH) {
+    await commitBatch(components, items.slice(start, start + RECORD_ONLY_BATCH));
+  }
+}
+
+async function commitBatch(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
+  const { root, store, lock, checkFolder, report, committed } = components;
+  await lock.run(async () => {
+    await checkFolder?.();
+    const currents = await store.getMany(items.map((item) => item.remote.path));
+    const ready: { item: RecordOnly; change: FileChange }[] = [];
+    // Parent folders checked in this hold of the lock: paths of a batch mostly share them.
+    const realParents = new Map<string, 'present' | 'missing'>();
+    for (const [k, item] of items.entries()) {
+      const { remote, local } = item;
+      if (currents[k]?.sequence !== local.sequence) {
+        report.skip(remote.path, 'changed-locally');
+        continue;
+      }
+      let change: FileChange | undefined;
+      try {
+        const parent = parentPath(remote.path);
+        let parents = realParents.get(parent);
+        if (parents === undefined) realParents.set(parent, (parents = await ensureRealParents(root, remote.path, false)));
+        // Synchronous: one lstat is a few microseconds, far less than a trip through the thread pool.
+        const stats = parents === 'missing' ? undefined : lstatSyncOrUndefined(toAbsolute(root, remote.path));
+        if (diskMatches(local, stats)) {
+          const version = merge(local.version, remote.version);
+          // The local record's metadata is the disk's (checked just now); a version of the same
+          // bytes keeps the local block hashes, which this device computed itself.
+          change = item.kind === 'merge' ? { ...changeOf(local), version } : { ...changeOf(local), version, modifiedBy: remote.modifiedBy };
+        }
+      } catch (error) {
+        report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
+        continue;
+      }
+      if (change === undefined) report.skip(remote.path, 'changed-locally');
+      else ready.push({ item, change });
+    }
+    if (ready.length === 0) return;
+    let stored: FileRecord[];
+    try {
+      stored = await store.commit(ready.map(({ change }) => change));
+    } catch (error) {
+      if (error instanceof FolderMissingError) throw error;
+      for (const { item } of ready) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+      return;
+    }
+    for (const [k, { item }] of ready.entries()) {
+      committed(stored[k]);
+      const merged = item.kind === 'merge';
+      report.add({ status: 'applied', path: item.remote.path, decision: merged ? 'merge' : 'apply', action: merged ? 'merged' : 'metadata' });
+    }
+  });
+}
+
+/** A stored record as a change to commit (the store assigns a new sequence). */
+function changeOf(record: FileRecord): FileChange {
+  const { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, deleted, modifiedBy } = record;
+  return { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, version: record.version, deleted, modifiedBy };
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
