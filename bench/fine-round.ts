@@ -14,13 +14,14 @@ import {
   encodeDeltaWithFineRound,
   encodeSignature,
   FineRoundAnswers,
-  IO_CHUNK_LENGTH,
   newDeltaStats,
   openBasis,
   readFileChunks,
+  readFileRange,
   signatureOptionsFor,
   type FineRoundSender,
 } from '../src/delta/index.js';
+import { answerStreamReader } from '../test/helpers.js';
 
 export interface FineRoundRun {
   fineRound: boolean;
@@ -49,35 +50,10 @@ export async function runTransfer(oldFile: string, newFile: string, outFile: str
     counted(encodeSignature(readFileChunks(oldFile, { recycle: true }), signatureOptionsFor(basisLength)), (n) => (run.signatureBytes += n)),
   );
   const answers = new FineRoundAnswers();
-  const answerIterator = answers[Symbol.asyncIterator]();
-  let pending: Uint8Array = new Uint8Array(0);
-  let previous: Promise<unknown> = Promise.resolve();
   const target = await open(newFile, 'r');
   const sender: FineRoundSender = {
-    nextAnswer(length) {
-      const answer = previous.then(async () => {
-        while (pending.length < length) {
-          const next = await answerIterator.next();
-          if (next.done === true) throw new Error('the patch closed its answers early');
-          run.answerBytes += next.value.length;
-          pending = new Uint8Array(Buffer.concat([pending, next.value]));
-        }
-        const taken = pending.slice(0, length);
-        pending = pending.subarray(length);
-        return taken;
-      });
-      previous = answer.catch(() => undefined);
-      return answer;
-    },
-    async *readTarget(start, end) {
-      for (let at = start; at < end; ) {
-        const buffer = Buffer.allocUnsafe(Math.min(IO_CHUNK_LENGTH, end - at));
-        const { bytesRead } = await target.read(buffer, 0, buffer.length, at);
-        if (bytesRead === 0) return;
-        at += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-      }
-    },
+    nextAnswer: answerStreamReader(answers, (length) => (run.answerBytes += length)),
+    readTarget: (start, end) => readFileRange(target, start, end),
   };
   const stats = newDeltaStats();
   const source = readFileChunks(newFile, { recycle: true });

@@ -116,6 +116,32 @@ export interface FineRoundTrip extends RoundTrip {
 }
 
 /**
+ * A fine-round sender's `nextAnswer` over the patch's answers as one byte stream (batches of
+ * concatenated answers), as the transfer protocol carries them: each call takes the next `length`
+ * bytes, in call order; `taken` is told each answer's length.
+ */
+export function answerStreamReader(answers: AsyncIterable<Uint8Array>, taken: (length: number) => void = () => undefined): FineRoundSender['nextAnswer'] {
+  const iterator = answers[Symbol.asyncIterator]();
+  let pending: Uint8Array = new Uint8Array(0);
+  let previous: Promise<unknown> = Promise.resolve();
+  return (length) => {
+    const answer = previous.then(async () => {
+      while (pending.length < length) {
+        const next = await iterator.next();
+        if (next.done === true) throw new Error('the patch closed its answers early');
+        pending = new Uint8Array(Buffer.concat([pending, next.value]));
+      }
+      const bytes = pending.slice(0, length);
+      pending = pending.subarray(length);
+      taken(length);
+      return bytes;
+    });
+    previous = answer.catch(() => undefined);
+    return answer;
+  };
+}
+
+/**
  * As roundTrip, with the fine round: the sender and the patch run together in this process, the
  * patch's answers fed back to the sender as the transfer protocol would.
  */
@@ -128,29 +154,13 @@ export async function fineRoundTrip(
   const signature = await collect(encodeSignature(chunksOf(oldBytes, options.chunk), sizing));
   const decoded = await decodeSignature(chunksOf(signature, options.chunk));
   const answers = new FineRoundAnswers();
-  const answerIterator = answers[Symbol.asyncIterator]();
   let answerBytes = 0;
   let answerCount = 0;
-  // The answers arrive as one byte stream (batches of concatenated answers), as on the wire.
-  let pending: Uint8Array = new Uint8Array(0);
-  let previous: Promise<unknown> = Promise.resolve();
   const sender: FineRoundSender = {
-    nextAnswer(length) {
-      const answer = previous.then(async () => {
-        while (pending.length < length) {
-          const next = await answerIterator.next();
-          if (next.done === true) throw new Error('the patch closed its answers early');
-          pending = new Uint8Array(Buffer.concat([pending, next.value]));
-        }
-        const taken = pending.slice(0, length);
-        pending = pending.subarray(length);
-        answerBytes += length;
-        answerCount++;
-        return taken;
-      });
-      previous = answer.catch(() => undefined);
-      return answer;
-    },
+    nextAnswer: answerStreamReader(answers, (length) => {
+      answerBytes += length;
+      answerCount++;
+    }),
     // `reread`: what the file holds when the sender reads it again (it changed during the transfer).
     readTarget: (start, end) => chunksOf((options.reread ?? newBytes).subarray(start, end), options.chunk),
   };

@@ -52,6 +52,20 @@ export async function* readFileChunks(path: string, options: ReadOptions = {}): 
   }
 }
 
+/**
+ * The bytes of `handle` from `start` to `end` (or to the file's end if sooner), in fresh buffers of
+ * up to IO_CHUNK_LENGTH: the consumer may keep views of them (the delta's output does until sent).
+ */
+export async function* readFileRange(handle: FileHandle, start: number, end: number): AsyncGenerator<Uint8Array> {
+  for (let at = start; at < end; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(IO_CHUNK_LENGTH, end - at));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+    if (bytesRead === 0) return;
+    at += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
 export interface OpenBasis extends Basis {
   close(): Promise<void>;
 }

@@ -4,9 +4,9 @@ import {
   decodeSignature,
   encodeDelta,
   encodeDeltaWithFineRound,
-  IO_CHUNK_LENGTH,
   MalformedSignatureError,
   readFileChunks,
+  readFileRange,
   type FineRoundSender,
   type Signature,
 } from '../delta/index.js';
@@ -337,16 +337,7 @@ function fineRoundSender(reader: StreamReader, target: FileHandle): FineRoundSen
       previous = answer.catch(() => undefined);
       return answer;
     },
-    async *readTarget(start: number, end: number): AsyncGenerator<Uint8Array> {
-      for (let at = start; at < end; ) {
-        // Fresh buffers: the delta's output keeps views of them until it is sent.
-        const buffer = Buffer.allocUnsafe(Math.min(IO_CHUNK_LENGTH, end - at));
-        const { bytesRead } = await target.read(buffer, 0, buffer.length, at);
-        if (bytesRead === 0) return;
-        at += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-      }
-    },
+    readTarget: (start, end) => readFileRange(target, start, end),
   };
 }
 
