@@ -123,6 +123,29 @@ describe('index exchange', () => {
     assert.ok(elapsed < 1000, `push took ${elapsed} ms`);
   });
 
+  it('leaves out the records the peer holds exactly (heldByPeer), yet moves its progress past them', async (t) => {
+    const [a, b] = [await startNode(t), await startNode(t)];
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    await commitFiles(storeA, 'docs', 4);
+    const asked: string[] = [];
+    await startExchange(t, a, storeA, {
+      heldByPeer: (peer, record) => {
+        assert.equal(peer, b.peerId.toString());
+        asked.push(record.path);
+        return record.path.endsWith('1.txt') || record.path.endsWith('3.txt');
+      },
+    });
+    const atB = await startExchange(t, b, storeB);
+    await b.dial(a.getMultiaddrs()[0]);
+    await eventually(async () => (await received(storeB, a)) === 4, 5000, 'progress past the last record');
+    assert.deepEqual(asked, ['docs/file-00000.txt', 'docs/file-00001.txt', 'docs/file-00002.txt', 'docs/file-00003.txt']);
+    assert.deepEqual(
+      atB.batches.flatMap((batch) => batch.records.map((r) => r.path)),
+      ['docs/file-00000.txt', 'docs/file-00002.txt'],
+    );
+  });
+
   it('holds requests, both ways, until it is ready (the first scan): a peer connecting meanwhile is answered late, not refused', async (t) => {
     const [a, b] = [await startNode(t), await startNode(t)];
     const storeA = new MemoryStore();

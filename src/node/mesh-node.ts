@@ -21,6 +21,7 @@ import { STATUS_VERSION, type NodeStatus } from '../control/status.js';
 import { compare } from '../store/version-vector.js';
 import { Applier, scannerHooks } from './applier.js';
 import { Availability } from './availability.js';
+import { Echoes } from './echoes.js';
 import type { ApplyReport } from './apply-report.js';
 import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
@@ -127,6 +128,8 @@ export class MeshNode {
   private settleRun: Promise<unknown> | undefined;
   /** Which connected peers announced which file versions: a pull's other sources. */
   private readonly availability = new Availability();
+  /** Records applied as a peer announced them: not announced back to it. */
+  private readonly echoes = new Echoes();
   /** Which peers misbehaved, and whether enough to be banned. */
   private readonly penalties = new PeerPenalties();
 
@@ -188,6 +191,7 @@ export class MeshNode {
     network.on('peer:disconnect', (e) => {
       this.tracker.peerDisconnected(e.peerId);
       this.availability.peerGone(e.peerId);
+      this.echoes.peerGone(e.peerId);
       this.emit({ kind: 'peer-disconnected', peer: e.peerId });
     });
 
@@ -245,6 +249,7 @@ export class MeshNode {
       ready,
       traffic: this.tracker,
       onBatch: (peer, records) => this.onBatch(peer, records),
+      heldByPeer: (peer, record) => this.echoes.isEcho(peer, record),
       onError: (peer, error) => {
         this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` });
         this.penalise(peer, error);
@@ -363,14 +368,17 @@ export class MeshNode {
     if (records.length === 0 || this.applier === undefined) return;
     const remotes: RemoteRecord[] = records.map((r) => ({ ...r, peer }));
     this.tracker.announced(remotes);
-    for (const remote of remotes) this.availability.announced(peer, remote);
+    for (const remote of remotes) {
+      this.availability.announced(peer, remote);
+      this.echoes.announced(peer, remote.path);
+    }
     let report = await this.applier.apply(remotes);
-    this.afterApply(report, peer);
+    this.afterApply(report, peer, remotes);
     if (report.changedLocally.length > 0) {
       await this.scan([...report.changedLocally]);
       const again = new Set(report.changedLocally);
       report = await this.applier.apply(remotes.filter((r) => again.has(r.path)));
-      this.afterApply(report, peer);
+      this.afterApply(report, peer, remotes);
     }
     const lost = report.failed.filter((f) => !f.peerAtFault);
     if (lost.length > 0) {
@@ -379,8 +387,16 @@ export class MeshNode {
     }
   }
 
-  private afterApply(report: ApplyReport, peer: string): void {
+  private afterApply(report: ApplyReport, peer: string, remotes: readonly RemoteRecord[]): void {
     this.tracker.applied(report);
+    if (report.applied.length > 0) {
+      // Before the exchange is told of these commits: its next sweep leaves out what the peer holds.
+      const byPath = new Map(remotes.map((remote) => [remote.path, remote]));
+      for (const applied of report.applied) {
+        const remote = byPath.get(applied.path);
+        if (remote !== undefined) this.echoes.applied(peer, remote);
+      }
+    }
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });
     // Applied or found up to date: nothing left to pull there. A failed pull keeps its sources, and
     // so does a path changed locally (it is rescanned and applied again).

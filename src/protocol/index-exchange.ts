@@ -1,5 +1,5 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
-import type { Store } from '../store/types.js';
+import type { FileRecord, Store } from '../store/types.js';
 import {
   INDEX_FIRST_MESSAGE_TIMEOUT,
   INDEX_IDLE_TIMEOUT,
@@ -29,7 +29,8 @@ import { metered, type TrafficMeter } from './traffic.js';
  * 1 MiB, the last (or an empty one) closing the first sweep; then keep the stream open and, after
  * each `notifyCommitted()`, send what was committed since the last record sent. When nothing
  * happens an empty batch goes out every keep-alive interval, so the client can tell a quiet peer
- * from a dead one. Only this device's own records are announced: the store holds nothing else.
+ * from a dead one. Only this device's own records are announced: the store holds nothing else. A
+ * record the peer holds exactly (`heldByPeer`: it announced it, this node applied it) is left out.
  */
 
 /** What the exchange needs of a libp2p node. */
@@ -45,6 +46,12 @@ export interface IndexExchangeInit {
    * A rejection ends the stream (it is reopened later from the stored progress).
    */
   onBatch(peer: string, records: RemoteRecord[], lastSequence: number): Promise<void>;
+  /**
+   * Whether `peer` already holds `record` exactly (it announced that very record, and this node
+   * applied it): then it is not sent to that peer, and the batch's lastSequence still covers it.
+   * Asked once per record about to be sent. Default: every record is sent.
+   */
+  heldByPeer?(peer: string, record: FileRecord): boolean;
   /** After the progress for `peer` was stored. */
   onReceived?(peer: string, received: number): void;
   /** A stream to or from `peer` failed (ProtocolError: the peer misbehaved), or a record could not be sent. */
@@ -238,7 +245,7 @@ export class IndexExchange {
       }
     };
     for await (const record of this.init.store.since(sent)) {
-      if (!add(record)) {
+      if (this.init.heldByPeer?.(peer, record) !== true && !add(record)) {
         await writer.writeMessage(builder.take(last));
         batches++;
         add(record);
