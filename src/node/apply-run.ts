@@ -29,6 +29,7 @@ import { misbehaviourOf } from './peer-penalties.js';
 import { LocalContentIndex, WantedContent } from './local-content.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
+import { applyDeletes as applyDeleteBatches, tombstoneOf, type PlainDelete } from './batch-delete.js';
 import { Puller, type Exchange, type PulledFile } from './puller.js';
 import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
@@ -36,7 +37,6 @@ import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 const APPLIED_MODE_MASK = 0o777;
 /** Peers one pull tries at most (each goes on from what the previous one sent). */
 export const MAX_PULL_SOURCES = 3;
-const NO_BYTES = new Uint8Array(0);
 /**
  * Files up to this size are fetched whole even when a local version could serve as a delta's
  * basis: the signature, the delta's framing and the round of the engine cost about what they save.
@@ -74,7 +74,7 @@ const skipped = (reason: SkipReason): Settled => ({ skipped: reason });
  *   1. folders (parents first), one at a time;
  *   2. files and symlinks, `concurrency` at a time (a rename elsewhere is copied before step 3
  *      deletes its source);
- *   3. deletes, deepest first, one at a time;
+ *   3. deletes, deepest first (those that simply dominate, in batches: batch-delete.ts);
  *   4. files and symlinks replacing a local folder (emptied by step 3).
  * Records of one path are applied one after the other, in the order given.
  */
@@ -130,7 +130,7 @@ export class ApplyRun {
       }),
     ]);
     if (this.fatal !== undefined) throw this.fatal.error;
-    await this.each(deletes, 1);
+    await this.applyDeletes(deletes);
     await this.each(replacingFolders, this.components.concurrency);
 
     if (this.rescans.size > 0 && this.components.rescan !== undefined) await this.components.rescan([...this.rescans]);
@@ -163,6 +163,37 @@ export class ApplyRun {
     }
     await commitRecordOnly({ ...this.components, report: this.report, committed: (record) => this.index?.add(record) }, recordOnly);
     return settled.size === 0 ? groups : groups.filter((group) => !settled.has(group));
+  }
+
+  /**
+   * Phase 3, in order: a run of deletes that each dominate the local version of their path (one
+   * record, no conflict: a folder deleted elsewhere) is applied in batches (batch-delete.ts); any
+   * other delete alone, as every record is.
+   */
+  private async applyDeletes(groups: RemoteRecord[][]): Promise<void> {
+    const { store, ignores } = this.components;
+    const plain = (group: RemoteRecord[]) =>
+      group.length === 1 && remoteRecordProblem(group[0]) === undefined && ignores?.isIgnored(group[0].path, group[0].type === 'directory') !== true;
+    const candidates = groups.filter(plain);
+    const locals = new Map<RemoteRecord[], FileRecord | undefined>();
+    for (const [k, local] of (await store.getMany(candidates.map((group) => group[0].path))).entries()) locals.set(candidates[k], local);
+    let run: PlainDelete[] = [];
+    const flush = async () => {
+      if (run.length === 0) return;
+      await applyDeleteBatches({ ...this.components, report: this.report, committed: (record) => this.index?.add(record) }, run);
+      run = [];
+    };
+    for (const group of groups) {
+      const [remote] = group;
+      const local = locals.get(group);
+      if (locals.has(group) && decide(local, remote).action === 'apply') {
+        run.push({ remote, local, version: merge(local?.version ?? EMPTY_VECTOR, remote.version) });
+        continue;
+      }
+      await flush();
+      await this.each([group], 1);
+    }
+    await flush();
   }
 
   /**
@@ -456,20 +487,7 @@ export class ApplyRun {
    * is empty (its deleted contents went first); then the tombstone, with the remote's version.
    */
   private applyDelete(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector): Promise<Settled> {
-    const tombstone: FileChange = {
-      path: remote.path,
-      type: remote.type,
-      size: 0,
-      mtimeNs: remote.mtimeNs,
-      mode: remote.mode,
-      inode: 0n,
-      blockHashes: NO_BYTES,
-      contentHash: NO_BYTES,
-      symlinkTarget: '',
-      version,
-      deleted: true,
-      modifiedBy: remote.modifiedBy,
-    };
+    const tombstone = tombstoneOf(remote, version);
     return this.locked(remote.path, local, async (stats, absolute) => {
       // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
       if (local === undefined || local.deleted || stats === undefined) {
