@@ -3,12 +3,12 @@ import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
-import { parentPath, toAbsolute } from '../folder/paths.js';
 import { asError } from '../protocol/errors.js';
 import type { FileChange, FileRecord, Store } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
 import type { ApplyAction, ApplyReportBuilder } from './apply-report.js';
-import { diskMatches, ensureRealParents, lstatSyncOrUndefined, removeEmptyFolder } from './disk.js';
+import { diskMatches, removeEmptyFolder } from './disk.js';
+import { inBatches, pathsNow } from './locked-batch.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -51,34 +51,31 @@ const NO_BYTES = new Uint8Array(0);
  * conflict. Only a missing folder throws; a failed commit is reported against its whole batch.
  */
 export async function applyDeletes(components: DeleteComponents, deletes: readonly PlainDelete[]): Promise<void> {
-  for (let start = 0; start < deletes.length; start += DELETE_BATCH) {
-    await deleteBatch(components, deletes.slice(start, start + DELETE_BATCH));
-  }
+  await inBatches(deletes, DELETE_BATCH, (batch) => deleteBatch(components, batch));
 }
 
 async function deleteBatch(components: DeleteComponents, deletes: readonly PlainDelete[]): Promise<void> {
   const { root, store, lock, checkFolder, report, committed } = components;
   await lock.run(async () => {
     await checkFolder?.();
-    const currents = await store.getMany(deletes.map((item) => item.remote.path));
+    const now = await pathsNow(root, store, deletes.map((item) => item.remote.path), deletes.map((item) => item.local));
     const done: { item: PlainDelete; action: ApplyAction }[] = [];
     /** Folders that lost an entry, and folders removed (no fsync of those: their parent's holds it). */
     const touched = new Set<string>();
     const removed = new Set<string>();
-    // Parent folders checked in this hold of the lock: the paths of a batch mostly share them.
-    const realParents = new Map<string, 'present' | 'missing'>();
     for (const [k, item] of deletes.entries()) {
       const { remote, local } = item;
-      if (currents[k]?.sequence !== local?.sequence) {
+      const path = now[k];
+      if (path.kind === 'changed') {
         report.skip(remote.path, 'changed-locally');
         continue;
       }
+      if (path.kind === 'failed') {
+        report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
+        continue;
+      }
+      const { absolute, stats } = path;
       try {
-        const parent = parentPath(remote.path);
-        let parents = realParents.get(parent);
-        if (parents === undefined) realParents.set(parent, (parents = await ensureRealParents(root, remote.path, false)));
-        const absolute = toAbsolute(root, remote.path);
-        const stats = parents === 'missing' ? undefined : lstatSyncOrUndefined(absolute);
         // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
         if (local === undefined || local.deleted || stats === undefined) {
           done.push({ item, action: 'tombstone' });

@@ -1,10 +1,11 @@
 import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
-import { parentPath, toAbsolute } from '../folder/paths.js';
+import { asError } from '../protocol/errors.js';
 import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
-import { diskMatches, ensureRealParents, lstatSyncOrUndefined } from './disk.js';
+import { diskMatches } from './disk.js';
+import { inBatches, pathsNow } from './locked-batch.js';
 import type { Decision } from './planner.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -59,44 +60,29 @@ export interface RecordOnlyComponents {
  * Only a missing folder throws; a failed commit is reported against every path of its batch.
  */
 export async function commitRecordOnly(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
-  for (let start = 0; start < items.length; start += RECORD_ONLY_BATCH) {
-    await commitBatch(components, items.slice(start, start + RECORD_ONLY_BATCH));
-  }
+  await inBatches(items, RECORD_ONLY_BATCH, (batch) => commitBatch(components, batch));
 }
 
 async function commitBatch(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
   const { root, store, lock, checkFolder, report, committed } = components;
   await lock.run(async () => {
     await checkFolder?.();
-    const currents = await store.getMany(items.map((item) => item.remote.path));
+    const now = await pathsNow(root, store, items.map((item) => item.remote.path), items.map((item) => item.local));
     const ready: { item: RecordOnly; change: FileChange }[] = [];
-    // Parent folders checked in this hold of the lock: paths of a batch mostly share them.
-    const realParents = new Map<string, 'present' | 'missing'>();
     for (const [k, item] of items.entries()) {
       const { remote, local } = item;
-      if (currents[k]?.sequence !== local.sequence) {
+      const path = now[k];
+      if (path.kind === 'failed') {
+        report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
+      } else if (path.kind === 'changed' || !diskMatches(local, path.stats)) {
         report.skip(remote.path, 'changed-locally');
-        continue;
+      } else {
+        const version = merge(local.version, remote.version);
+        // The local record's metadata is the disk's (checked just now); a version of the same
+        // bytes keeps the local block hashes, which this device computed itself.
+        const change = item.kind === 'merge' ? { ...changeOf(local), version } : { ...changeOf(local), version, modifiedBy: remote.modifiedBy };
+        ready.push({ item, change });
       }
-      let change: FileChange | undefined;
-      try {
-        const parent = parentPath(remote.path);
-        let parents = realParents.get(parent);
-        if (parents === undefined) realParents.set(parent, (parents = await ensureRealParents(root, remote.path, false)));
-        // Synchronous: one lstat is a few microseconds, far less than a trip through the thread pool.
-        const stats = parents === 'missing' ? undefined : lstatSyncOrUndefined(toAbsolute(root, remote.path));
-        if (diskMatches(local, stats)) {
-          const version = merge(local.version, remote.version);
-          // The local record's metadata is the disk's (checked just now); a version of the same
-          // bytes keeps the local block hashes, which this device computed itself.
-          change = item.kind === 'merge' ? { ...changeOf(local), version } : { ...changeOf(local), version, modifiedBy: remote.modifiedBy };
-        }
-      } catch (error) {
-        report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
-        continue;
-      }
-      if (change === undefined) report.skip(remote.path, 'changed-locally');
-      else ready.push({ item, change });
     }
     if (ready.length === 0) return;
     let stored: FileRecord[];
@@ -119,8 +105,4 @@ async function commitBatch(components: RecordOnlyComponents, items: readonly Rec
 function changeOf(record: FileRecord): FileChange {
   const { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, deleted, modifiedBy } = record;
   return { path, type, size, mtimeNs, mode, inode, blockHashes, contentHash, symlinkTarget, version: record.version, deleted, modifiedBy };
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

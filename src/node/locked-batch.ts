@@ -1,0 +1,51 @@
+import type { BigIntStats } from 'node:fs';
+import { parentPath, toAbsolute } from '../folder/paths.js';
+import { asError } from '../protocol/errors.js';
+import type { FileRecord, Store } from '../store/types.js';
+import { ensureRealParents, lstatSyncOrUndefined } from './disk.js';
+
+/**
+ * The check the applier's batches (record-only.ts, batch-delete.ts) make of each path under one
+ * hold of the folder lock, as the one-at-a-time path makes it under its own: the record must
+ * still be the one decided against, and the disk is then read without following a symlink.
+ */
+export type PathNow =
+  /** The path's record changed since the decision (a scan recorded something): decide again later. */
+  | { readonly kind: 'changed' }
+  /** Reading the disk failed (a symlinked parent, permissions). */
+  | { readonly kind: 'failed'; readonly error: Error }
+  /** What lstat shows at the path: undefined when nothing is there or a parent folder is missing. */
+  | { readonly kind: 'read'; readonly absolute: string; readonly stats: BigIntStats | undefined };
+
+/** Runs `batch` on `items` in slices of at most `size`, one after the other. */
+export async function inBatches<T>(items: readonly T[], size: number, batch: (slice: readonly T[]) => Promise<void>): Promise<void> {
+  for (let start = 0; start < items.length; start += size) await batch(items.slice(start, start + size));
+}
+
+/**
+ * For each of `paths`, decided against `locals` (the same order), what the path is now: the
+ * records read in one batch, each parent folder checked once (the paths of a batch mostly share
+ * them), lstat made in place (a few microseconds, less than a trip through the thread pool). The
+ * caller holds the folder lock, and acts on each path before the lock is let go.
+ */
+export async function pathsNow(root: string, store: Store, paths: readonly string[], locals: readonly (FileRecord | undefined)[]): Promise<PathNow[]> {
+  const currents = await store.getMany(paths);
+  const realParents = new Map<string, 'present' | 'missing'>();
+  const now: PathNow[] = [];
+  for (const [k, path] of paths.entries()) {
+    if (currents[k]?.sequence !== locals[k]?.sequence) {
+      now.push({ kind: 'changed' });
+      continue;
+    }
+    try {
+      const parent = parentPath(path);
+      let parents = realParents.get(parent);
+      if (parents === undefined) realParents.set(parent, (parents = await ensureRealParents(root, path, false)));
+      const absolute = toAbsolute(root, path);
+      now.push({ kind: 'read', absolute, stats: parents === 'missing' ? undefined : lstatSyncOrUndefined(absolute) });
+    } catch (error) {
+      now.push({ kind: 'failed', error: asError(error) });
+    }
+  }
+  return now;
+}
