@@ -15,7 +15,7 @@ import { openLocalFolder } from '../src/folder/local-folder.js';
 import { RECORD_ONLY_BATCH } from '../src/node/record-only.js';
 import { openLevelStore } from '../src/store/level-store.js';
 import type { FileRecord } from '../src/store/types.js';
-import { announced, outcomeOf, pair } from './apply-helpers.js';
+import { announced, outcomeOf, pair, type Side } from './apply-helpers.js';
 import { put, recordOf } from './folder-helpers.js';
 import { tempDir } from './helpers.js';
 import { readRaw } from './store-helpers.js';
@@ -56,6 +56,18 @@ async function runChild(folder: string, peerFolder: string, killAfterMs: number 
   if (killedBy === 'SIGKILL') return 'killed';
   assert.equal(code, 0, `the child failed: ${stderr}`);
   return 'done';
+}
+
+/** The same files (content, mtime) made on each side on its own and scanned: each holds its own version of them. */
+async function sameFilesMadeApart(sides: readonly Side[], paths: readonly string[]): Promise<void> {
+  const when = new Date('2024-03-05T07:08:09Z');
+  for (const side of sides) {
+    for (const path of paths) {
+      await put(side.root, path, `same ${path}`);
+      await utimes(join(side.root, path), when, when);
+    }
+    await side.scanner.scan();
+  }
 }
 
 describe('apply: record-only versions, committed in batches', () => {
@@ -109,14 +121,7 @@ describe('apply: record-only versions, committed in batches', () => {
   it('a file edited after its scan is left out of the batch (changed locally); the rest of the batch is merged', async (t) => {
     const { a, b } = await pair(t);
     const paths = Array.from({ length: 20 }, (_, i) => `f${i}.txt`);
-    const when = new Date('2024-03-05T07:08:09Z');
-    for (const side of [a, b]) {
-      for (const path of paths) {
-        await put(side.root, path, `same ${path}`);
-        await utimes(join(side.root, path), when, when);
-      }
-      await side.scanner.scan();
-    }
+    await sameFilesMadeApart([a, b], paths);
     await writeFile(join(b.root, 'f7.txt'), 'edited on B after its scan');
     const report = await b.applier.apply(await announced(a));
     assert.equal(outcomeOf(report, 'f7.txt'), 'skipped changed-locally');
@@ -132,14 +137,7 @@ describe('apply: record-only versions, committed in batches', () => {
   it('a batch whose commit fails records none of its paths, reports each, and is merged when applied again', async (t) => {
     const { a, b } = await pair(t);
     const paths = Array.from({ length: 12 }, (_, i) => `docs/f${i}.txt`);
-    const when = new Date('2024-03-05T07:08:09Z');
-    for (const side of [a, b]) {
-      for (const path of paths) {
-        await put(side.root, path, `same ${path}`);
-        await utimes(join(side.root, path), when, when);
-      }
-      await side.scanner.scan();
-    }
+    await sameFilesMadeApart([a, b], paths);
     const commit = b.store.commit.bind(b.store);
     b.store.commit = () => Promise.reject(new Error('disk full'));
     const failed = await b.applier.apply(await announced(a));
