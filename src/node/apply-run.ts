@@ -143,12 +143,9 @@ export class ApplyRun {
    * record-only.ts). The local records are read in one batch. Returns the groups left to apply.
    */
   private async settleRecordOnly(groups: RemoteRecord[][]): Promise<RemoteRecord[][]> {
-    const { store, ignores } = this.components;
-    const single = groups.filter(
-      (group) => group.length === 1 && remoteRecordProblem(group[0]) === undefined && ignores?.isIgnored(group[0].path, group[0].type === 'directory') !== true,
-    );
+    const single = groups.filter((group) => this.isPlainSingle(group));
     if (single.length === 0) return groups;
-    const locals = await store.getMany(single.map((group) => group[0].path));
+    const locals = await this.components.store.getMany(single.map((group) => group[0].path));
     const settled = new Set<RemoteRecord[]>();
     const recordOnly: RecordOnly[] = [];
     for (const [k, group] of single.entries()) {
@@ -165,18 +162,21 @@ export class ApplyRun {
     return settled.size === 0 ? groups : groups.filter((group) => !settled.has(group));
   }
 
+  /** A path with one valid record that the local rules do not ignore: the kind the batches take. */
+  private isPlainSingle(group: readonly RemoteRecord[]): boolean {
+    const [remote] = group;
+    return group.length === 1 && remoteRecordProblem(remote) === undefined && this.components.ignores?.isIgnored(remote.path, remote.type === 'directory') !== true;
+  }
+
   /**
    * Phase 3, in order: a run of deletes that each dominate the local version of their path (one
    * record, no conflict: a folder deleted elsewhere) is applied in batches (batch-delete.ts); any
    * other delete alone, as every record is.
    */
   private async applyDeletes(groups: RemoteRecord[][]): Promise<void> {
-    const { store, ignores } = this.components;
-    const plain = (group: RemoteRecord[]) =>
-      group.length === 1 && remoteRecordProblem(group[0]) === undefined && ignores?.isIgnored(group[0].path, group[0].type === 'directory') !== true;
-    const candidates = groups.filter(plain);
+    const candidates = groups.filter((group) => this.isPlainSingle(group));
     const locals = new Map<RemoteRecord[], FileRecord | undefined>();
-    for (const [k, local] of (await store.getMany(candidates.map((group) => group[0].path))).entries()) locals.set(candidates[k], local);
+    for (const [k, local] of (await this.components.store.getMany(candidates.map((group) => group[0].path))).entries()) locals.set(candidates[k], local);
     let run: PlainDelete[] = [];
     const flush = async () => {
       if (run.length === 0) return;
@@ -209,13 +209,7 @@ export class ApplyRun {
     const candidates: RemoteRecord[] = [];
     for (const group of files) {
       const remote = group[0];
-      const fits =
-        group.length === 1 &&
-        remote.type === 'file' &&
-        !remote.deleted &&
-        remote.size <= MAX_FETCH_FILE_BYTES &&
-        remoteRecordProblem(remote) === undefined &&
-        this.components.ignores?.isIgnored(remote.path, false) !== true;
+      const fits = this.isPlainSingle(group) && remote.type === 'file' && !remote.deleted && remote.size <= MAX_FETCH_FILE_BYTES;
       if (fits) candidates.push(remote);
       else rest.push(group);
     }

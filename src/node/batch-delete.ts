@@ -2,13 +2,12 @@ import { unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import { FolderMissingError } from '../folder/errors.js';
-import type { FolderLock } from '../folder/folder-lock.js';
 import { asError } from '../protocol/errors.js';
-import type { FileChange, FileRecord, Store } from '../store/types.js';
+import type { FileChange, FileRecord } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
 import type { ApplyAction, ApplyReportBuilder } from './apply-report.js';
 import { diskMatches, removeEmptyFolder } from './disk.js';
-import { inBatches, pathsNow } from './locked-batch.js';
+import { inLockedBatches, type LockedBatchComponents, type PathNow } from './locked-batch.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -28,11 +27,7 @@ export interface PlainDelete {
   readonly version: VersionVector;
 }
 
-export interface DeleteComponents {
-  readonly root: string;
-  readonly store: Store;
-  readonly lock: FolderLock;
-  readonly checkFolder?: () => Promise<void>;
+export interface DeleteComponents extends LockedBatchComponents {
   readonly report: ApplyReportBuilder;
   /** Told each tombstone committed (the apply's index of local content). */
   readonly committed: (record: FileRecord) => void;
@@ -51,72 +46,68 @@ const NO_BYTES = new Uint8Array(0);
  * conflict. Only a missing folder throws; a failed commit is reported against its whole batch.
  */
 export async function applyDeletes(components: DeleteComponents, deletes: readonly PlainDelete[]): Promise<void> {
-  await inBatches(deletes, DELETE_BATCH, (batch) => deleteBatch(components, batch));
+  await inLockedBatches(components, deletes, DELETE_BATCH, (batch, now) => deleteBatch(components, batch, now));
 }
 
-async function deleteBatch(components: DeleteComponents, deletes: readonly PlainDelete[]): Promise<void> {
-  const { root, store, lock, checkFolder, report, committed } = components;
-  await lock.run(async () => {
-    await checkFolder?.();
-    const now = await pathsNow(root, store, deletes.map((item) => item.remote.path), deletes.map((item) => item.local));
-    const done: { item: PlainDelete; action: ApplyAction }[] = [];
-    /** Folders that lost an entry, and folders removed (no fsync of those: their parent's holds it). */
-    const touched = new Set<string>();
-    const removed = new Set<string>();
-    for (const [k, item] of deletes.entries()) {
-      const { remote, local } = item;
-      const path = now[k];
-      if (path.kind === 'changed') {
-        report.skip(remote.path, 'changed-locally');
-        continue;
-      }
-      if (path.kind === 'failed') {
-        report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
-        continue;
-      }
-      const { absolute, stats } = path;
-      try {
-        // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
-        if (local === undefined || local.deleted || stats === undefined) {
-          done.push({ item, action: 'tombstone' });
-          continue;
-        }
-        if (!diskMatches(local, stats)) {
-          report.skip(remote.path, 'kept-edit');
-          continue;
-        }
-        if (stats.isDirectory()) {
-          if (!(await removeEmptyFolder(absolute))) {
-            report.skip(remote.path, 'kept-folder');
-            continue;
-          }
-          removed.add(absolute);
-        } else {
-          await unlink(absolute); // a symlink itself, never its target
-        }
-        touched.add(dirname(absolute));
-        done.push({ item, action: 'deleted' });
-      } catch (error) {
-        if (error instanceof FolderMissingError) throw error;
-        report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
-      }
+async function deleteBatch(components: DeleteComponents, deletes: readonly PlainDelete[], now: readonly PathNow[]): Promise<void> {
+  const { store, report, committed } = components;
+  const done: { item: PlainDelete; action: ApplyAction }[] = [];
+  /** Folders that lost an entry, and folders removed (no fsync of those: their parent's holds it). */
+  const touched = new Set<string>();
+  const removed = new Set<string>();
+  for (const [k, item] of deletes.entries()) {
+    const { remote, local } = item;
+    const path = now[k];
+    if (path.kind === 'changed') {
+      report.skip(remote.path, 'changed-locally');
+      continue;
     }
-    if (done.length === 0) return;
-    let stored: FileRecord[];
+    if (path.kind === 'failed') {
+      report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
+      continue;
+    }
+    const { absolute, stats } = path;
     try {
-      // The removals are on disk before their tombstones are in the index.
-      for (const folder of touched) if (!removed.has(folder)) await syncDirectory(folder);
-      stored = await store.commit(done.map(({ item }) => tombstoneOf(item.remote, item.version)));
+      // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
+      if (local === undefined || local.deleted || stats === undefined) {
+        done.push({ item, action: 'tombstone' });
+        continue;
+      }
+      if (!diskMatches(local, stats)) {
+        report.skip(remote.path, 'kept-edit');
+        continue;
+      }
+      if (stats.isDirectory()) {
+        if (!(await removeEmptyFolder(absolute))) {
+          report.skip(remote.path, 'kept-folder');
+          continue;
+        }
+        removed.add(absolute);
+      } else {
+        await unlink(absolute); // a symlink itself, never its target
+      }
+      touched.add(dirname(absolute));
+      done.push({ item, action: 'deleted' });
     } catch (error) {
       if (error instanceof FolderMissingError) throw error;
-      for (const { item } of done) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
-      return;
+      report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
     }
-    for (const [k, { item, action }] of done.entries()) {
-      committed(stored[k]);
-      report.add({ status: 'applied', path: item.remote.path, decision: 'apply', action });
-    }
-  });
+  }
+  if (done.length === 0) return;
+  let stored: FileRecord[];
+  try {
+    // The removals are on disk before their tombstones are in the index.
+    for (const folder of touched) if (!removed.has(folder)) await syncDirectory(folder);
+    stored = await store.commit(done.map(({ item }) => tombstoneOf(item.remote, item.version)));
+  } catch (error) {
+    if (error instanceof FolderMissingError) throw error;
+    for (const { item } of done) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+    return;
+  }
+  for (const [k, { item, action }] of done.entries()) {
+    committed(stored[k]);
+    report.add({ status: 'applied', path: item.remote.path, decision: 'apply', action });
+  }
 }
 
 /** The tombstone a delete of `remote` records, with `version` (merge(local, remote)). */

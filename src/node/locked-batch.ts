@@ -1,8 +1,10 @@
 import type { BigIntStats } from 'node:fs';
+import type { FolderLock } from '../folder/folder-lock.js';
 import { parentPath, toAbsolute } from '../folder/paths.js';
 import { asError } from '../protocol/errors.js';
 import type { FileRecord, Store } from '../store/types.js';
 import { ensureRealParents, lstatSyncOrUndefined } from './disk.js';
+import type { RemoteRecord } from './remote-record.js';
 
 /**
  * The check the applier's batches (record-only.ts, batch-delete.ts) make of each path under one
@@ -17,18 +19,44 @@ export type PathNow =
   /** What lstat shows at the path: undefined when nothing is there or a parent folder is missing. */
   | { readonly kind: 'read'; readonly absolute: string; readonly stats: BigIntStats | undefined };
 
-/** Runs `batch` on `items` in slices of at most `size`, one after the other. */
-export async function inBatches<T>(items: readonly T[], size: number, batch: (slice: readonly T[]) => Promise<void>): Promise<void> {
-  for (let start = 0; start < items.length; start += size) await batch(items.slice(start, start + size));
+/** What a locked batch needs of the applier. */
+export interface LockedBatchComponents {
+  readonly root: string;
+  readonly store: Store;
+  readonly lock: FolderLock;
+  /** Throws FolderMissingError unless the folder is still there. */
+  readonly checkFolder?: () => Promise<void>;
+}
+
+/**
+ * Runs `batch` on `items` in slices of at most `size`, one after the other, each under one hold
+ * of the folder lock: the folder checked first, then `batch` given what each path is now (see
+ * pathsNow), to act on before the lock is let go.
+ */
+export async function inLockedBatches<T extends { readonly remote: RemoteRecord; readonly local: FileRecord | undefined }>(
+  components: LockedBatchComponents,
+  items: readonly T[],
+  size: number,
+  batch: (slice: readonly T[], now: readonly PathNow[]) => Promise<void>,
+): Promise<void> {
+  const { root, store, lock, checkFolder } = components;
+  for (let start = 0; start < items.length; start += size) {
+    const slice = items.slice(start, start + size);
+    await lock.run(async () => {
+      await checkFolder?.();
+      const now = await pathsNow(root, store, slice.map((item) => item.remote.path), slice.map((item) => item.local));
+      await batch(slice, now);
+    });
+  }
 }
 
 /**
  * For each of `paths`, decided against `locals` (the same order), what the path is now: the
  * records read in one batch, each parent folder checked once (the paths of a batch mostly share
  * them), lstat made in place (a few microseconds, less than a trip through the thread pool). The
- * caller holds the folder lock, and acts on each path before the lock is let go.
+ * caller holds the folder lock.
  */
-export async function pathsNow(root: string, store: Store, paths: readonly string[], locals: readonly (FileRecord | undefined)[]): Promise<PathNow[]> {
+async function pathsNow(root: string, store: Store, paths: readonly string[], locals: readonly (FileRecord | undefined)[]): Promise<PathNow[]> {
   const currents = await store.getMany(paths);
   const realParents = new Map<string, 'present' | 'missing'>();
   const now: PathNow[] = [];

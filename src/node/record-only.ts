@@ -1,11 +1,10 @@
 import { FolderMissingError } from '../folder/errors.js';
-import type { FolderLock } from '../folder/folder-lock.js';
 import { asError } from '../protocol/errors.js';
-import type { FileChange, FileRecord, Store } from '../store/types.js';
+import type { FileChange, FileRecord } from '../store/types.js';
 import { merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches } from './disk.js';
-import { inBatches, pathsNow } from './locked-batch.js';
+import { inLockedBatches, type LockedBatchComponents, type PathNow } from './locked-batch.js';
 import type { Decision } from './planner.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -41,11 +40,7 @@ export function recordOnlyKind(remote: RemoteRecord, local: FileRecord | undefin
   return sameBytes && sameMetadata ? 'metadata' : undefined;
 }
 
-export interface RecordOnlyComponents {
-  readonly root: string;
-  readonly store: Store;
-  readonly lock: FolderLock;
-  readonly checkFolder?: () => Promise<void>;
+export interface RecordOnlyComponents extends LockedBatchComponents {
   readonly report: ApplyReportBuilder;
   /** Told each record committed (the apply's index of local content). */
   readonly committed: (record: FileRecord) => void;
@@ -60,45 +55,41 @@ export interface RecordOnlyComponents {
  * Only a missing folder throws; a failed commit is reported against every path of its batch.
  */
 export async function commitRecordOnly(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
-  await inBatches(items, RECORD_ONLY_BATCH, (batch) => commitBatch(components, batch));
+  await inLockedBatches(components, items, RECORD_ONLY_BATCH, (batch, now) => commitBatch(components, batch, now));
 }
 
-async function commitBatch(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
-  const { root, store, lock, checkFolder, report, committed } = components;
-  await lock.run(async () => {
-    await checkFolder?.();
-    const now = await pathsNow(root, store, items.map((item) => item.remote.path), items.map((item) => item.local));
-    const ready: { item: RecordOnly; change: FileChange }[] = [];
-    for (const [k, item] of items.entries()) {
-      const { remote, local } = item;
-      const path = now[k];
-      if (path.kind === 'failed') {
-        report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
-      } else if (path.kind === 'changed' || !diskMatches(local, path.stats)) {
-        report.skip(remote.path, 'changed-locally');
-      } else {
-        const version = merge(local.version, remote.version);
-        // The local record's metadata is the disk's (checked just now); a version of the same
-        // bytes keeps the local block hashes, which this device computed itself.
-        const change = item.kind === 'merge' ? { ...changeOf(local), version } : { ...changeOf(local), version, modifiedBy: remote.modifiedBy };
-        ready.push({ item, change });
-      }
+async function commitBatch(components: RecordOnlyComponents, items: readonly RecordOnly[], now: readonly PathNow[]): Promise<void> {
+  const { store, report, committed } = components;
+  const ready: { item: RecordOnly; change: FileChange }[] = [];
+  for (const [k, item] of items.entries()) {
+    const { remote, local } = item;
+    const path = now[k];
+    if (path.kind === 'failed') {
+      report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
+    } else if (path.kind === 'changed' || !diskMatches(local, path.stats)) {
+      report.skip(remote.path, 'changed-locally');
+    } else {
+      const version = merge(local.version, remote.version);
+      // The local record's metadata is the disk's (checked just now); a version of the same
+      // bytes keeps the local block hashes, which this device computed itself.
+      const change = item.kind === 'merge' ? { ...changeOf(local), version } : { ...changeOf(local), version, modifiedBy: remote.modifiedBy };
+      ready.push({ item, change });
     }
-    if (ready.length === 0) return;
-    let stored: FileRecord[];
-    try {
-      stored = await store.commit(ready.map(({ change }) => change));
-    } catch (error) {
-      if (error instanceof FolderMissingError) throw error;
-      for (const { item } of ready) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
-      return;
-    }
-    for (const [k, { item }] of ready.entries()) {
-      committed(stored[k]);
-      const merged = item.kind === 'merge';
-      report.add({ status: 'applied', path: item.remote.path, decision: merged ? 'merge' : 'apply', action: merged ? 'merged' : 'metadata' });
-    }
-  });
+  }
+  if (ready.length === 0) return;
+  let stored: FileRecord[];
+  try {
+    stored = await store.commit(ready.map(({ change }) => change));
+  } catch (error) {
+    if (error instanceof FolderMissingError) throw error;
+    for (const { item } of ready) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+    return;
+  }
+  for (const [k, { item }] of ready.entries()) {
+    committed(stored[k]);
+    const merged = item.kind === 'merge';
+    report.add({ status: 'applied', path: item.remote.path, decision: merged ? 'merge' : 'apply', action: merged ? 'merged' : 'metadata' });
+  }
 }
 
 /** A stored record as a change to commit (the store assigns a new sequence). */
