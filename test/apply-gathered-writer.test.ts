@@ -6,7 +6,7 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashFile } from '../src/folder/hasher.js';
-import { GATHERED_WRITE_BYTES, GatheredWriter } from '../src/node/gathered-writer.js';
+import { EARLY_SYNC_BYTES, GATHERED_WRITE_BYTES, GatheredWriter } from '../src/node/gathered-writer.js';
 import { tempDir } from './helpers.js';
 
 async function writeInPieces(file: string, data: Buffer, sizes: readonly number[], expectedSize = data.length) {
@@ -69,4 +69,38 @@ test('after a failure of the source, settle() leaves every byte received in the 
     await handle.close();
   }
   assert.ok((await readFile(file)).equals(received));
+});
+
+/** Writes `length` patterned bytes to a new file through a GatheredWriter whose handle's datasync is `datasync`. */
+async function writeLarge(file: string, length: number, datasync: () => Promise<void>) {
+  const handle = await open(file, 'wx');
+  // Only this handle's background flushes are replaced; its writes are real.
+  handle.datasync = datasync;
+  const piece = Buffer.alloc(GATHERED_WRITE_BYTES, 0x61);
+  try {
+    const writer = new GatheredWriter(handle, length);
+    for (let at = 0; at < length; at += piece.length) await writer.write(piece.subarray(0, Math.min(piece.length, length - at)));
+    return await writer.finish();
+  } finally {
+    await handle.close();
+  }
+}
+
+test('a large file is flushed to the disk as it is written, and a failed flush fails the write', async (t) => {
+  const dir = await tempDir(t, 'mesh-gathered-');
+  const length = 2 * EARLY_SYNC_BYTES + GATHERED_WRITE_BYTES;
+  let flushes = 0;
+  const hashes = await writeLarge(path.join(dir, 'flushed'), length, async () => {
+    flushes++;
+  });
+  assert.equal(hashes.size, length);
+  assert.equal(flushes, 2, 'one background flush per EARLY_SYNC_BYTES written');
+
+  // Linux reports a write-back error to a descriptor once: swallowed here, the puller's own fsync
+  // could then succeed over lost bytes.
+  const lost = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  await assert.rejects(
+    writeLarge(path.join(dir, 'failed'), length, () => Promise.reject(lost)),
+    (error: unknown) => error === lost,
+  );
 });

@@ -9,6 +9,13 @@ import { writeFully } from './disk.js';
 export const GATHERED_WRITE_BYTES = 1024 * 1024;
 
 /**
+ * Bytes written between two background flushes to the disk (fdatasync). A large file is then mostly
+ * on the disk by the time the puller's final fsync runs, which otherwise waits for the whole file
+ * (0.2-0.25 s for 256 MiB here) after the last byte arrived.
+ */
+export const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
+
+/**
  * Writes a file from offset 0 in large writes, and hashes exactly the bytes it writes: each full
  * buffer is hashed while the thread pool writes it, and the next one fills meanwhile (two buffers
  * take turns, so a buffer is never changed while its write is in flight).
@@ -19,11 +26,15 @@ export class GatheredWriter {
   private filled = 0;
   private position = 0;
   private writing: Promise<void> | undefined;
+  /** The background flush in progress, if any (one at a time), and where the next one is due. */
+  private syncing: Promise<void> | undefined;
+  private nextSyncAt = EARLY_SYNC_BYTES;
+  private syncError: unknown;
   private readonly hasher: BlockHasher;
 
   constructor(
     private readonly handle: FileHandle,
-    expectedSize: number,
+    private readonly expectedSize: number,
   ) {
     const size = Math.max(1, Math.min(GATHERED_WRITE_BYTES, expectedSize));
     this.buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
@@ -50,6 +61,8 @@ export class GatheredWriter {
   async finish(): Promise<FileHashes> {
     await this.flush();
     await this.writing;
+    await this.syncing;
+    if (this.syncError !== undefined) throw this.syncError;
     return this.hasher.digest();
   }
 
@@ -60,11 +73,13 @@ export class GatheredWriter {
   async settle(): Promise<void> {
     await this.flush().catch(() => undefined);
     await this.writing?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
     await this.writing;
     this.writing = undefined;
+    this.startEarlySync();
     if (this.filled === 0) return;
     const bytes = this.buffers[this.current].subarray(0, this.filled);
     const writing = writeFully(this.handle, bytes, this.position);
@@ -75,5 +90,28 @@ export class GatheredWriter {
     this.position += bytes.length;
     this.current = 1 - this.current;
     this.filled = 0;
+    // More bytes than announced (the peer is wrong, which the hashes will show): buffers sized for
+    // a small file would turn the rest into tiny writes.
+    if (this.position >= this.expectedSize && this.buffers[this.current].length < GATHERED_WRITE_BYTES) {
+      this.buffers[this.current] = Buffer.allocUnsafe(GATHERED_WRITE_BYTES);
+    }
+  }
+
+  /**
+   * Starts a background fdatasync of what is written so far once EARLY_SYNC_BYTES more have been
+   * written and the last one is done. The caller's fsync after finish() is what makes the file
+   * durable, but a failure here is kept for finish() to throw: Linux reports a write-back error to
+   * each descriptor once, so that later fsync could succeed over lost bytes.
+   */
+  private startEarlySync(): void {
+    if (this.position < this.nextSyncAt || this.syncing !== undefined || this.syncError !== undefined) return;
+    this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
+    this.syncing = this.handle.datasync().then(
+      () => (this.syncing = undefined),
+      (error: unknown) => {
+        this.syncError = error;
+        this.syncing = undefined;
+      },
+    );
   }
 }
