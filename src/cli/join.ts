@@ -1,9 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ApplyReport } from '../node/apply-report.js';
+import type { RebuildAttempt } from '../delta/index.js';
 import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
-import { favourMemory } from './memory-mode.js';
+import { bulkFlowing, favourMemory } from './memory-mode.js';
 import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
 import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
@@ -52,6 +53,13 @@ const KEY_SOURCES = {
   new: 'new, stored in .mesh/mesh.key',
 } as const;
 
+/** Why a rebuild took more than one attempt: the first rebuilt bytes failed the whole-file check. */
+function retried(attempts: readonly RebuildAttempt[]): string {
+  const last = attempts.at(-1);
+  if (attempts.length < 2) return '';
+  return last === 'whole' ? '; rebuilt bytes failed the check twice, sent whole' : '; rebuilt bytes failed the check, redone with full block hashes';
+}
+
 function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity): string[] {
   const from = `from ${peer}`;
   const lines: string[] = [];
@@ -65,7 +73,7 @@ function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity):
         const source = pull === undefined ? from : `from ${pull.peer}`;
         if (pull === undefined || pull.source === 'empty') lines.push(`pulled ${path} (empty) ${source}`);
         else if (pull.source === 'copy') lines.push(`pulled ${path} (copied from the local ${printable(pull.from ?? '?')}, 0 B received) ${source}`);
-        else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused) ${source}`);
+        else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused${retried(pull.attempts)}) ${source}`);
         break;
       }
       case 'directory':
@@ -229,6 +237,7 @@ export function registerJoin(program: Command): void {
             if (event.kind === 'listening') printBanner(node);
             for (const text of describeEvent(event, verbosity)) line(text);
           },
+          onBulkFlow: bulkFlowing,
         });
         try {
           try {

@@ -1,6 +1,21 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+
+/**
+ * While file data flows in bulk, the old generation may grow to twice what is live before it is
+ * collected (V8's --heap-growing-percent). Under --optimize-for-size it may grow only a little,
+ * and the pieces in flight outlive the small young generation, so a 256 MiB transfer ran a full
+ * collection every ~100 ms: a third of each node's CPU (bench:mesh). Doubling took 15-20% off the
+ * CPU of that transfer at the same peak RSS.
+ */
+export const BULK_HEAP_GROWING_PERCENT = 100;
+/**
+ * No doubling above this much live heap: a node indexing 100,000 files holds tens of MiB, and
+ * doubling those would cost more memory than a Raspberry Pi should give (bench:pi).
+ */
+export const BULK_GROWTH_MAX_HEAP_BYTES = 48 * 1024 * 1024;
 
 let favoured = false;
+let growing = false;
 
 /**
  * Switches V8 to collect the old generation before it grows to several times what is live (a GC
@@ -13,4 +28,13 @@ export function favourMemory(): void {
   if (favoured) return;
   favoured = true;
   setFlagsFromString('--optimize-for-size');
+}
+
+/** Lets the heap double while file data flows in bulk (see BULK_HEAP_GROWING_PERCENT), and not after. */
+export function bulkFlowing(flowing: boolean): void {
+  const grow = favoured && flowing && getHeapStatistics().used_heap_size < BULK_GROWTH_MAX_HEAP_BYTES;
+  if (grow === growing) return;
+  growing = grow;
+  // 0 is V8's default: its own growth factor, which --optimize-for-size keeps near 1.
+  setFlagsFromString(`--heap-growing-percent=${grow ? BULK_HEAP_GROWING_PERCENT : 0}`);
 }

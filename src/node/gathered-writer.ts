@@ -29,7 +29,7 @@ export class GatheredWriter {
   /** The background flush in progress, if any (one at a time), and where the next one is due. */
   private syncing: Promise<void> | undefined;
   private nextSyncAt = EARLY_SYNC_BYTES;
-  private syncError: unknown;
+  private syncError: Error | undefined;
   private readonly hasher: BlockHasher;
 
   constructor(
@@ -109,7 +109,7 @@ export class GatheredWriter {
     this.syncing = this.handle.datasync().then(
       () => (this.syncing = undefined),
       (error: unknown) => {
-        this.syncError = error;
+        this.syncError = error instanceof Error ? error : new Error(String(error));
         this.syncing = undefined;
       },
     );

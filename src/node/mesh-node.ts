@@ -12,6 +12,7 @@ import {
   type FetchedFile,
   type FetchResolution,
   type Resolution,
+  type TrafficMeter,
   type TransferRequest,
   type RemoteRecord as WireRemoteRecord,
 } from '../protocol/index.js';
@@ -27,6 +28,7 @@ import { loadPeerKey, resolveMeshKey, type ResolvedMeshKey } from './keys.js';
 import { createMeshNetwork, type MeshNetwork, type NetworkTiming } from './network.js';
 import type { RemoteRecord } from './remote-record.js';
 import { StatusTracker } from './status-tracker.js';
+import { BulkFlow, meterAll } from './bulk-flow.js';
 import { NodeError } from './errors.js';
 import { readFolderConfig, type FolderConfig } from './config.js';
 import { limited, RateLimiter } from './rate-limiter.js';
@@ -67,6 +69,8 @@ export interface MeshNodeInit {
   timing?: Partial<NetworkTiming>;
   /** Told what the node does (see MeshNodeEvent); default nothing. */
   onEvent?(event: MeshNodeEvent): void;
+  /** Told when file data starts and stops flowing in bulk, to or from any peer (see BulkFlow). */
+  onBulkFlow?(flowing: boolean): void;
 }
 
 /** What a running node reports, for its log. */
@@ -135,6 +139,9 @@ export class MeshNode {
 
   /** What `mesh status` reports. */
   readonly tracker: StatusTracker;
+  private readonly bulkFlow: BulkFlow;
+  /** Where the protocols count their bytes: the status and the bulk flow. */
+  private readonly traffic: TrafficMeter;
 
   private constructor(
     readonly folder: LocalFolder,
@@ -143,6 +150,8 @@ export class MeshNode {
     private readonly init: MeshNodeInit,
   ) {
     this.tracker = new StatusTracker(folder.root, folder.store);
+    this.bulkFlow = new BulkFlow({ onChange: (flowing) => this.init.onBulkFlow?.(flowing) });
+    this.traffic = meterAll(this.tracker, this.bulkFlow);
   }
 
   /**
@@ -213,7 +222,7 @@ export class MeshNode {
             peerIdFromString(remote.peer),
             { path: remote.path, version: remote.version, contentHash: remote.contentHash },
             signature,
-            { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.tracker, answers },
+            { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.traffic, answers },
           ),
         ),
       fetchFiles: (peer, remotes) =>
@@ -225,7 +234,7 @@ export class MeshNode {
             network.libp2p,
             peerIdFromString(peer),
             remotes.map((remote) => ({ request: { path: remote.path, version: remote.version, contentHash: remote.contentHash }, size: remote.size })),
-            { traffic: this.tracker },
+            { traffic: this.traffic },
           ),
         ),
     });
@@ -238,7 +247,7 @@ export class MeshNode {
         this.penalise(peer, error);
       },
       throttle: sendLimit === undefined ? undefined : (delta) => limited(delta, sendLimit),
-      traffic: this.tracker,
+      traffic: this.traffic,
     });
     // Peers that connect during the first scan wait for it, rather than being refused and retried.
     let scanned: () => void = () => undefined;
@@ -247,7 +256,7 @@ export class MeshNode {
       libp2p: network.libp2p,
       store: folder.store,
       ready,
-      traffic: this.tracker,
+      traffic: this.traffic,
       onBatch: (peer, records) => this.onBatch(peer, records),
       heldByPeer: (peer, record) => this.echoes.isEcho(peer, record),
       onError: (peer, error) => {
@@ -461,6 +470,7 @@ export class MeshNode {
       await this.exchange?.stop().catch(() => undefined);
       await this.server?.stop().catch(() => undefined);
       await this.network.stop().catch(() => undefined);
+      this.bulkFlow.stop();
       await this.folder.close();
     })();
     return this.stopping;
