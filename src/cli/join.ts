@@ -5,6 +5,7 @@ import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
 import { bulkFlowing, favourMemory } from './memory-mode.js';
+import { startMemoryTrim } from './memory-trim.js';
 import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
 import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
@@ -239,6 +240,8 @@ export function registerJoin(program: Command): void {
           },
           onBulkFlow: bulkFlowing,
         });
+        // From before the first scan, whose garbage is the largest a node at rest keeps (bench:pi).
+        const stopTrimming = await startMemoryTrim();
         try {
           try {
             await node.start();
@@ -258,6 +261,7 @@ export function registerJoin(program: Command): void {
           liveStatus = undefined;
           line('stopping');
         } finally {
+          stopTrimming();
           await node.stop();
         }
       } finally {
