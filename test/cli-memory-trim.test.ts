@@ -37,7 +37,7 @@ test('on glibc Linux, a trim gives back freed buffers that lie between live ones
   assert.equal(kept.length, 2048);
 });
 
-test('the trimmer trims only once the RSS has grown enough, counting from its lowest point', () => {
+test('the trimmer trims once the RSS has grown enough, or a little and then settled, counting from its lowest point', () => {
   let rss = 100 * MIB;
   let trims = 0;
   const trimmer = new MemoryTrimmer(
@@ -60,4 +60,12 @@ test('the trimmer trims only once the RSS has grown enough, counting from its lo
   assert.equal(trimmer.trims, 1);
   trimmer.check();
   assert.equal(trims, 1, 'right after a trim, the baseline is what it left');
+
+  // Smaller growth is given back once the RSS stops changing (the node went quiet).
+  rss += 3 * MIB;
+  trimmer.check();
+  assert.equal(trims, 1, 'still growing: not yet');
+  rss += MIB / 2;
+  trimmer.check();
+  assert.equal(trims, 2, '3.5 MiB above the baseline and settled: a trim');
 });

@@ -10,6 +10,13 @@
 export const TRIM_CHECK_INTERVAL_MS = 2_000;
 /** Growth of the RSS since the last trim that calls for another (a trim costs ~20 ms). */
 export const TRIM_GROWTH_BYTES = 8 * 1024 * 1024;
+/**
+ * Smaller growth that calls for a trim once the RSS has settled (changed by less than
+ * SETTLED_CHANGE_BYTES since the last look): a node that goes quiet after work gives back what it
+ * freed, rather than keeping up to TRIM_GROWTH_BYTES for as long as it rests.
+ */
+export const SETTLED_GROWTH_BYTES = 2 * 1024 * 1024;
+export const SETTLED_CHANGE_BYTES = 1024 * 1024;
 
 /** malloc_trim(0): whether anything was given back. */
 export type TrimFunction = () => boolean;
@@ -27,11 +34,13 @@ export async function loadMallocTrim(): Promise<TrimFunction | undefined> {
 }
 
 /**
- * Trims once the RSS has grown by TRIM_GROWTH_BYTES since the last trim (or start), looking every
- * TRIM_CHECK_INTERVAL_MS; its timer never keeps the process alive.
+ * Trims once the RSS has grown by TRIM_GROWTH_BYTES since the last trim (or start), or by
+ * SETTLED_GROWTH_BYTES and then settled, looking every TRIM_CHECK_INTERVAL_MS; its timer never
+ * keeps the process alive.
  */
 export class MemoryTrimmer {
   private baseline: number;
+  private previous: number;
   private timer: NodeJS.Timeout | undefined;
   /** Trims done, for tests and logs. */
   trims = 0;
@@ -42,6 +51,7 @@ export class MemoryTrimmer {
     private readonly growthBytes = TRIM_GROWTH_BYTES,
   ) {
     this.baseline = rss();
+    this.previous = this.baseline;
   }
 
   start(intervalMs = TRIM_CHECK_INTERVAL_MS): void {
@@ -58,13 +68,17 @@ export class MemoryTrimmer {
   /** Trims if the RSS grew enough; the baseline follows the RSS down, so growth counts from the lowest point. */
   check(): void {
     const now = this.rss();
-    if (now - this.baseline < this.growthBytes) {
+    const settled = Math.abs(now - this.previous) < SETTLED_CHANGE_BYTES;
+    this.previous = now;
+    const grown = now - this.baseline;
+    if (grown < this.growthBytes && !(settled && grown >= SETTLED_GROWTH_BYTES)) {
       this.baseline = Math.min(this.baseline, now);
       return;
     }
     this.trim();
     this.trims++;
     this.baseline = this.rss();
+    this.previous = this.baseline;
   }
 }
 

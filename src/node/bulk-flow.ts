@@ -16,10 +16,10 @@ export interface BulkFlowOptions {
 }
 
 /**
- * Tells when file data is flowing in bulk, to or from any peer: a TrafficMeter to give the
- * protocols beside the status tracker. Its one user trades memory for CPU while data flows
- * (memory-mode.ts); so it only counts bytes, and its timer runs only during a flow and never keeps
- * the process alive.
+ * Tells when file data is flowing in bulk, to or from any peer: a TrafficMeter to give the file
+ * protocols (transfer, fetch) beside the status tracker; index records are not file data. Its one
+ * user trades memory for CPU while data flows (memory-mode.ts); so it only counts bytes, and its
+ * timer runs only during a flow and never keeps the process alive.
  */
 export class BulkFlow implements TrafficMeter {
   private readonly windowMs: number;

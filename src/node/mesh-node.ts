@@ -140,7 +140,7 @@ export class MeshNode {
   /** What `mesh status` reports. */
   readonly tracker: StatusTracker;
   private readonly bulkFlow: BulkFlow;
-  /** Where the protocols count their bytes: the status and the bulk flow. */
+  /** Where the file protocols (transfer, fetch) count their bytes: the status and the bulk flow. */
   private readonly traffic: TrafficMeter;
 
   private constructor(
@@ -256,7 +256,8 @@ export class MeshNode {
       libp2p: network.libp2p,
       store: folder.store,
       ready,
-      traffic: this.traffic,
+      // Records are not file data: a large index exchange is no bulk flow (see BulkFlow).
+      traffic: this.tracker,
       onBatch: (peer, records) => this.onBatch(peer, records),
       heldByPeer: (peer, record) => this.echoes.isEcho(peer, record),
       onError: (peer, error) => {
