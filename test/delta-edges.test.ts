@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyDelta, blockLengthFor, strongLengthFor } from '../src/delta/index.js';
+import { applyDelta, blockLengthFor, decodeSignature, encodeDelta, encodeSignature, MAX_LITERAL_LENGTH, signatureOptionsFor, strongLengthFor } from '../src/delta/index.js';
 import { chunksOf, equalBytes, memoryBasis, pseudoRandomBytes, roundTrip } from './helpers.js';
 
 const BLOCK = 700;
@@ -78,6 +78,24 @@ describe('delta edge cases', () => {
     const zeros = new Uint8Array(100 * BLOCK);
     const { delta } = await check(zeros, zeros);
     assert.ok(delta.length < 64, `delta of ${delta.length} bytes for unchanged zeros`);
+  });
+});
+
+describe('a delta streams', () => {
+  it("a new file's delta comes out a literal at a time, in buffers no larger than one literal needs", async () => {
+    const newFile = pseudoRandomBytes(5 * MAX_LITERAL_LENGTH + 12_345, 11);
+    const signatureBytes: Uint8Array[] = [];
+    for await (const chunk of encodeSignature(chunksOf(new Uint8Array(0)), signatureOptionsFor(0))) signatureBytes.push(chunk);
+    const signature = await decodeSignature(chunksOf(Buffer.concat(signatureBytes)));
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of encodeDelta(signature, chunksOf(newFile, 1024 * 1024))) chunks.push(chunk);
+    const literalChunks = chunks.filter((chunk) => chunk.length > 1024);
+    assert.ok(literalChunks.length >= 5, `${literalChunks.length} chunks for 5 literals`);
+    for (const chunk of chunks) {
+      // The header, an opcode and a varint at most beside one literal; its buffer grew for no second one.
+      assert.ok(chunk.length <= MAX_LITERAL_LENGTH + 64, `a chunk of ${chunk.length} bytes`);
+      assert.ok(chunk.buffer.byteLength < 2 * MAX_LITERAL_LENGTH, `a chunk in a buffer of ${chunk.buffer.byteLength} bytes`);
+    }
   });
 });
 

@@ -190,7 +190,11 @@ export class DeltaMatcher {
       if (!endOfInput && available <= B) return true;
       if (available < B) return true;
       if (!this.matching) {
-        this.pos = this.filled;
+        // All literal: a literal at a time, so each goes out before the next is written (the
+        // output never outgrows its buffer, which would copy it into one twice as large).
+        const bytesInWindow = this.onLiteralRange === undefined;
+        this.pos = bytesInWindow ? Math.min(this.filled, this.litStart + MAX_LITERAL_LENGTH) : this.filled;
+        if (bytesInWindow && this.pos - this.litStart >= MAX_LITERAL_LENGTH) this.flushLiteral();
         continue;
       }
       if (!this.hashValid) {

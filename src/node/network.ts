@@ -27,10 +27,10 @@ import { meshPrivateNetwork } from './private-network.js';
 import { meshNoiseCrypto } from './noise-crypto.js';
 import { Redialer } from './redialer.js';
 
-/** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
 /** Parsed peer ids kept (see #openConnections); peers are few, the map is cleared past this. */
 const MAX_PARSED_PEER_IDS = 1024;
 
+/** Per-stream receive window of yamux (its default, 16 MiB, lets a slow reader buffer too much). */
 export const YAMUX_MAX_STREAM_WINDOW = 2 * 1024 * 1024;
 /** Where the node listens unless told otherwise: every IPv4 interface. */
 export const DEFAULT_LISTEN_HOST = '0.0.0.0';
