@@ -5,6 +5,7 @@
  *
  *   npm run bench:pi                                          100,000 files, 128 MiB pulled
  *   MESH_BENCH_FILES=5000 MESH_BENCH_PULL_MIB=16 npm run bench:pi   a quick run
+ *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the measured node
  *
  * Targets (issue: headless Raspberry Pi nodes): under 150 MiB RSS, under 1% CPU idle.
  * Exit code: 0 every target met, 2 one missed, 1 the benchmark could not run.
@@ -25,6 +26,7 @@ const PULL_MIB = integerEnv('MESH_BENCH_PULL_MIB', 128, 1, 4096);
 const FILES_PER_FOLDER = 100;
 /** Idle is measured over this long, after the node has settled. */
 const IDLE_SECONDS = integerEnv('MESH_BENCH_IDLE_SECONDS', 30, 5, 600);
+const NODE_ARGS = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const SETTLE_MS = 5_000;
 const SAMPLE_MS = 250;
 const STEP_TIMEOUT_MS = 30 * 60_000;
@@ -55,7 +57,7 @@ function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'
 }
 
 function startNode(dir: string, key: string, args: readonly string[], pinned: boolean): JoinProcess {
-  const node = [process.execPath, ...BUILT_CLI, 'join', dir, '--no-mdns', '--port', '0', ...args];
+  const node = [process.execPath, ...(pinned ? NODE_ARGS : []), ...BUILT_CLI, 'join', dir, '--no-mdns', '--port', '0', ...args];
   // taskset: the node and every thread it starts run on core 0 only, as on a one-core budget.
   const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...node] : node;
   return new JoinProcess(spawn(command, rest, { stdio: 'pipe', env: { ...process.env, MESH_KEY: key } }));

@@ -1,10 +1,18 @@
 // Memory a node freed goes back to the system: glibc keeps freed buffers that sit between live
-// ones until malloc_trim, which `mesh join` calls when its RSS has grown.
+// ones until malloc_trim, which `mesh join` calls when its RSS has grown; pages of LevelDB's mapped
+// tables are paged out when the node is at rest.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { Level } from 'level';
+import { levelTablesIn, loadPageOut, parseFileMappings } from '../src/cli/mapped-pages.js';
 import { loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
+import { tempDir } from './helpers.js';
 
 const MIB = 1024 * 1024;
 
@@ -68,4 +76,95 @@ test('the trimmer trims once the RSS has grown enough, or a little and then sett
   rss += MIB / 2;
   trimmer.check();
   assert.equal(trims, 2, '3.5 MiB above the baseline and settled: a trim');
+});
+
+test('the trimmer does its at-rest work once each time the RSS settles after it moved', () => {
+  let rss = 100 * MIB;
+  let rests = 0;
+  const trimmer = new MemoryTrimmer(() => true, () => rss, 8 * MIB, () => rests++);
+  rss += 4 * MIB;
+  trimmer.check();
+  assert.equal(rests, 0, 'moving: not at rest');
+  trimmer.check();
+  assert.equal(rests, 1, 'settled: at rest');
+  trimmer.check();
+  trimmer.check();
+  assert.equal(rests, 1, 'still at rest: nothing more to do');
+  rss += 2 * MIB;
+  trimmer.check();
+  trimmer.check();
+  assert.equal(rests, 2, 'moved and settled again');
+});
+
+test('/proc/self/maps lines give file mappings; LevelDB tables are picked inside the state folder only', () => {
+  const maps = [
+    '00400000-00b6f000 r--p 00000000 fe:00 260689                             /usr/bin/node',
+    '7f1c2a000000-7f1c2a200000 r--s 00000000 fe:00 1234                       /home/me/Sync/.mesh/index/000012.ldb',
+    '7f1c2b000000-7f1c2b100000 r--s 00000000 fe:00 1235                       /home/me/Sync/.mesh/index/000013.ldb (deleted)',
+    '7f1c2c000000-7f1c2c100000 r--s 00000000 fe:00 1236                       /home/me/Sync/photos/x.ldb',
+    '7f1c2d000000-7f1c2d021000 rw-p 00000000 00:00 0 ',
+    '7ffd5a000000-7ffd5a021000 rw-p 00000000 00:00 0                          [stack]',
+  ].join('\n');
+  const mappings = parseFileMappings(maps);
+  assert.deepEqual(
+    mappings.map((m) => m.path),
+    ['/usr/bin/node', '/home/me/Sync/.mesh/index/000012.ldb', '/home/me/Sync/.mesh/index/000013.ldb (deleted)', '/home/me/Sync/photos/x.ldb'],
+  );
+  assert.equal(mappings[1].end - mappings[1].start, 0x200000n);
+  const tables = levelTablesIn('/home/me/Sync/.mesh');
+  assert.deepEqual(
+    mappings.filter((m) => tables(m.path)).map((m) => m.path),
+    ['/home/me/Sync/.mesh/index/000012.ldb'],
+  );
+});
+
+/** Resident bytes of the mappings of files `wanted` picks, from /proc/self/smaps. */
+function residentOf(wanted: (path: string) => boolean): number {
+  let resident = 0;
+  let counting = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header !== null) counting = wanted(header[1]);
+    else if (counting && line.startsWith('Rss:')) resident += Number(/(\d+) kB/.exec(line)![1]) * 1024;
+  }
+  return resident;
+}
+
+test("on Linux, LevelDB's mapped tables are paged out at rest, and the store still reads every record", async (t) => {
+  const pageOut = await loadPageOut();
+  if (process.platform !== 'linux' || pageOut === undefined) {
+    t.skip('madvise through koffi is Linux-only');
+    return;
+  }
+  const dir = await tempDir(t);
+  const location = path.join(dir, 'index');
+  // 1 KiB of hex digits that do not repeat: LevelDB's compression cannot shrink them much.
+  const value = (i: number) => Array.from({ length: 16 }, (_, j) => createHash('sha256').update(`${i}:${j}`).digest('hex')).join('');
+  let db = new Level<string, string>(location);
+  const RECORDS = 16 * 1024;
+  for (let i = 0; i < RECORDS; i += 1024) {
+    await db.batch(Array.from({ length: 1024 }, (_, j) => ({ type: 'put' as const, key: `k${i + j}`, value: value(i + j) })));
+  }
+  await db.close();
+  // Reopened, the log is written into a table, which LevelDB maps when it reads it.
+  db = new Level<string, string>(location);
+  await db.open();
+  t.after(() => db.close());
+  let read = 0;
+  for await (const [key, stored] of db.iterator()) {
+    assert.equal(stored, value(Number(key.slice(1))));
+    read++;
+  }
+  assert.equal(read, RECORDS);
+  const tables = levelTablesIn(await realpath(dir));
+  const before = residentOf(tables);
+  if (before < 4 * MIB) {
+    t.skip(`LevelDB kept only ${before} bytes of its tables mapped here (it maps them only on 64-bit systems)`);
+    return;
+  }
+  assert.ok(pageOut(tables) >= before, 'every mapped table was advised');
+  const after = residentOf(tables);
+  assert.ok(after < before / 4, `resident table pages ${Math.round(before / 1024)} KiB before, ${Math.round(after / 1024)} KiB after`);
+  // Paged-out pages are read again from the files when needed.
+  for (const i of [0, RECORDS / 2, RECORDS - 1]) assert.equal(await db.get(`k${i}`), value(i));
 });

@@ -11,6 +11,8 @@ import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
 import { LiveStatus } from './live-status.js';
 import { formatBytes } from '../units.js';
+import path from 'node:path';
+import { STATE_DIRECTORY } from '../folder/folder-root.js';
 
 interface JoinOptions {
   key?: string;
@@ -241,7 +243,7 @@ export function registerJoin(program: Command): void {
           onBulkFlow: bulkFlowing,
         });
         // From before the first scan, whose garbage is the largest a node at rest keeps (bench:pi).
-        const stopTrimming = await startMemoryTrim();
+        const stopTrimming = await startMemoryTrim(path.join(dir, STATE_DIRECTORY));
         try {
           try {
             await node.start();

@@ -1,3 +1,6 @@
+import { realpathSync } from 'node:fs';
+import { levelTablesIn, loadPageOut } from './mapped-pages.js';
+
 /**
  * Gives memory the process has freed back to the system (glibc's malloc_trim, through the koffi
  * FFI). Node allocates every Buffer with malloc, and after a large transfer glibc kept 26-28 MiB
@@ -36,12 +39,14 @@ export async function loadMallocTrim(): Promise<TrimFunction | undefined> {
 /**
  * Trims once the RSS has grown by TRIM_GROWTH_BYTES since the last trim (or start), or by
  * SETTLED_GROWTH_BYTES and then settled, looking every TRIM_CHECK_INTERVAL_MS; its timer never
- * keeps the process alive.
+ * keeps the process alive. `atRest` runs once each time the RSS settles after it moved (work is
+ * over): for what is worth doing when a node goes quiet but not while it works.
  */
 export class MemoryTrimmer {
   private baseline: number;
   private previous: number;
   private timer: NodeJS.Timeout | undefined;
+  private rested = false;
   /** Trims done, for tests and logs. */
   trims = 0;
 
@@ -49,6 +54,7 @@ export class MemoryTrimmer {
     private readonly trim: TrimFunction,
     private readonly rss: () => number = () => process.memoryUsage.rss(),
     private readonly growthBytes = TRIM_GROWTH_BYTES,
+    private readonly atRest: () => void = () => undefined,
   ) {
     this.baseline = rss();
     this.previous = this.baseline;
@@ -70,23 +76,44 @@ export class MemoryTrimmer {
     const now = this.rss();
     const settled = Math.abs(now - this.previous) < SETTLED_CHANGE_BYTES;
     this.previous = now;
+    if (!settled) this.rested = false;
     const grown = now - this.baseline;
     if (grown < this.growthBytes && !(settled && grown >= SETTLED_GROWTH_BYTES)) {
       this.baseline = Math.min(this.baseline, now);
-      return;
+    } else {
+      this.trim();
+      this.trims++;
+      this.baseline = this.rss();
+      this.previous = this.baseline;
     }
-    this.trim();
-    this.trims++;
-    this.baseline = this.rss();
-    this.previous = this.baseline;
+    if (settled && !this.rested) {
+      this.rested = true;
+      this.atRest();
+      this.previous = this.rss();
+    }
   }
 }
 
-/** Starts trimming for a long-running command (mesh join); a stop function, which does nothing where trimming is not possible. */
-export async function startMemoryTrim(): Promise<() => void> {
+function realpathOr(directory: string): string {
+  try {
+    return realpathSync(directory);
+  } catch {
+    return directory;
+  }
+}
+
+/**
+ * Starts trimming for a long-running command (mesh join), and at rest pages out LevelDB's mapped
+ * tables under `stateDirectory` (mapped-pages.ts); a stop function, which does nothing where
+ * trimming is not possible.
+ */
+export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
   if (trim === undefined) return () => undefined;
-  const trimmer = new MemoryTrimmer(trim);
+  const pageOut = await loadPageOut();
+  // /proc/self/maps names files by their real paths.
+  const tables = levelTablesIn(realpathOr(stateDirectory));
+  const trimmer = new MemoryTrimmer(trim, undefined, undefined, () => pageOut?.(tables));
   trimmer.start();
   return () => trimmer.stop();
 }
