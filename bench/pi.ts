@@ -7,6 +7,8 @@
  *   MESH_BENCH_FILES=5000 MESH_BENCH_PULL_MIB=16 npm run bench:pi   a quick run
  *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the measured node
  *
+ * The nodes' logs go to bench-out/pi-node.log (the measured one) and pi-peer.log.
+ *
  * Targets (issue: headless Raspberry Pi nodes): under 150 MiB RSS, under 1% CPU idle.
  * Exit code: 0 every target met, 2 one missed, 1 the benchmark could not run.
  */
@@ -26,6 +28,7 @@ const PULL_MIB = integerEnv('MESH_BENCH_PULL_MIB', 128, 1, 4096);
 const FILES_PER_FOLDER = 100;
 /** Idle is measured over this long, after the node has settled. */
 const IDLE_SECONDS = integerEnv('MESH_BENCH_IDLE_SECONDS', 30, 5, 600);
+const OUT_DIR = path.join(import.meta.dirname, '..', 'bench-out');
 const NODE_ARGS = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const SETTLE_MS = 5_000;
 const SAMPLE_MS = 250;
@@ -189,6 +192,8 @@ async function main(): Promise<number> {
     return targets.every((target) => target.pass) ? 0 : 2;
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));
+    mkdirSync(OUT_DIR, { recursive: true });
+    nodes.forEach((node, i) => writeFileSync(path.join(OUT_DIR, `pi-${['node', 'peer'][i]}.log`), `${node.stdout}\n--- stderr ---\n${node.stderr}`));
     await rm(base, { recursive: true, force: true });
   }
 }

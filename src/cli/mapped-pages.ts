@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 
 /**
  * Hands back the pages of memory-mapped files a node has read but no longer needs: LevelDB maps
- * each table file it opens (classic-level gives no way to turn that off), and every page it once
- * read stays in the RSS. bench:pi's node indexing 100,000 files kept ~39 MiB of them at rest, a
- * quarter of its RSS. madvise(MADV_PAGEOUT) asks the kernel to reclaim them: they are clean copies
- * of file data, read again from the file when LevelDB next needs them. Unlike MADV_DONTNEED it is
- * only advice on any kind of memory, so a range unmapped and reused by something else between
- * reading /proc/self/maps and the call loses nothing. Linux 5.4 or later, through koffi.
+ * each table file it opens (on 64-bit systems; classic-level gives no way to turn that off), so
+ * every page a scan, an index exchange or a compaction once read stays in the RSS, around the
+ * 2 MiB block cache the store is given (level-store.ts). bench:pi's node indexing 100,000 files
+ * kept ~35 MiB of them at rest. madvise(MADV_PAGEOUT) asks the kernel to reclaim them: they are
+ * clean copies of file data, read again from the file when LevelDB next needs them. Unlike
+ * MADV_DONTNEED it is only advice on any kind of memory, so a range unmapped and reused by
+ * something else between reading /proc/self/maps and the call loses nothing. Done at rest only:
+ * while a node works, LevelDB would read the same pages again. Linux 5.4 or later, through koffi.
  */
 
 /** Linux's MADV_PAGEOUT (include/uapi/asm-generic/mman-common.h). */
