@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ApplyReport } from '../node/apply-report.js';
 import type { RebuildAttempt } from '../delta/index.js';
@@ -11,7 +12,6 @@ import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
 import { parseInteger } from './options.js';
 import { LiveStatus } from './live-status.js';
 import { formatBytes } from '../units.js';
-import path from 'node:path';
 import { STATE_DIRECTORY } from '../folder/folder-root.js';
 
 interface JoinOptions {
