@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { levelTablesIn, loadPageOut } from './mapped-pages.js';
 
 /**
@@ -94,14 +94,6 @@ export class MemoryTrimmer {
   }
 }
 
-function realpathOr(directory: string): string {
-  try {
-    return realpathSync(directory);
-  } catch {
-    return directory;
-  }
-}
-
 /**
  * Starts trimming for a long-running command (mesh join), and at rest pages out LevelDB's mapped
  * tables under `stateDirectory` (mapped-pages.ts); a stop function, which does nothing where
@@ -112,7 +104,7 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   if (trim === undefined) return () => undefined;
   const pageOut = await loadPageOut();
   // /proc/self/maps names files by their real paths.
-  const tables = levelTablesIn(realpathOr(stateDirectory));
+  const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
   const trimmer = new MemoryTrimmer(trim, undefined, undefined, () => pageOut?.(tables));
   trimmer.start();
   return () => trimmer.stop();
