@@ -191,10 +191,11 @@ export class DeltaMatcher {
       if (available < B) return true;
       if (!this.matching) {
         // All literal: a literal at a time, so each goes out before the next is written (the
-        // output never outgrows its buffer, which would copy it into one twice as large).
+        // output never outgrows its buffer, which would copy it into one twice as large). One
+        // that reaches the end of the data waits for finish(), so the end marker goes out with it.
         const bytesInWindow = this.onLiteralRange === undefined;
         this.pos = bytesInWindow ? Math.min(this.filled, this.litStart + MAX_LITERAL_LENGTH) : this.filled;
-        if (bytesInWindow && this.pos - this.litStart >= MAX_LITERAL_LENGTH) this.flushLiteral();
+        if (bytesInWindow && this.pos - this.litStart >= MAX_LITERAL_LENGTH && this.pos < this.filled) this.flushLiteral();
         continue;
       }
       if (!this.hashValid) {

@@ -452,10 +452,15 @@ export interface WriteChunksOptions {
   stats?: ChunkStats;
 }
 
-/** Pieces of at most CHUNK_PAYLOAD_BYTES, as views of the source's chunks. */
+/**
+ * Pieces of at most CHUNK_PAYLOAD_BYTES, as views of the source's chunks. Each chunk is cut into
+ * pieces of equal length, so that none is a few bytes long: a delta's 1 MiB literal and the few
+ * bytes of its instruction would otherwise leave a piece sent raw and framed on its own.
+ */
 async function* pieces(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for await (const chunk of source) {
-    for (let at = 0; at < chunk.length; at += CHUNK_PAYLOAD_BYTES) yield chunk.subarray(at, at + CHUNK_PAYLOAD_BYTES);
+    const length = Math.ceil(chunk.length / Math.ceil(chunk.length / CHUNK_PAYLOAD_BYTES));
+    for (let at = 0; at < chunk.length; at += length) yield chunk.subarray(at, at + length);
   }
 }
 
