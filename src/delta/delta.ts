@@ -184,6 +184,8 @@ export class DeltaMatcher {
     const { weak: weaks, strong: strongs } = this.signature;
     const { bits, bitShift } = this.index;
     const { out, kernel, windowAt, bitsAt } = this;
+    // Literals are written from the window; reported ranges (the fine round) are re-read instead.
+    const bytesInWindow = this.onLiteralRange === undefined;
     for (;;) {
       if (out.length >= OUTPUT_CHUNK_LENGTH) return false;
       const available = this.filled - this.pos;
@@ -193,7 +195,6 @@ export class DeltaMatcher {
         // All literal: a literal at a time, so each goes out before the next is written (the
         // output never outgrows its buffer, which would copy it into one twice as large). One
         // that reaches the end of the data waits for finish(), so the end marker goes out with it.
-        const bytesInWindow = this.onLiteralRange === undefined;
         this.pos = bytesInWindow ? Math.min(this.filled, this.litStart + MAX_LITERAL_LENGTH) : this.filled;
         if (bytesInWindow && this.pos - this.litStart >= MAX_LITERAL_LENGTH && this.pos < this.filled) this.flushLiteral();
         continue;
@@ -237,7 +238,6 @@ export class DeltaMatcher {
         }
       }
       if (available === B) return true; // end of input: no byte left to roll in
-      const bytesInWindow = this.onLiteralRange === undefined;
       const stop = bytesInWindow ? Math.min(this.filled - B, this.litStart + MAX_LITERAL_LENGTH) : this.filled - B;
       this.pos = kernel.scan(windowAt + this.pos, windowAt + stop, B, this.hash, bitsAt, bitShift) - windowAt;
       this.hash = kernel.scannedHash;
