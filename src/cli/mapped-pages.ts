@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadLibc } from './libc.js';
 
 /**
  * Hands back the pages of memory-mapped files a node has read but no longer needs: LevelDB maps
@@ -36,16 +37,12 @@ export function parseFileMappings(maps: string): FileMapping[] {
 /** Pages out every mapping whose file `wanted` picks; returns the bytes of the ranges advised. */
 export type PageOutFunction = (wanted: (path: string) => boolean) => number;
 
-/** madvise(MADV_PAGEOUT) over chosen file mappings, or undefined where it cannot be called (not Linux, no koffi build). */
+/** madvise(MADV_PAGEOUT) over chosen file mappings, or undefined where it cannot be called (see loadLibc). */
 export async function loadPageOut(): Promise<PageOutFunction | undefined> {
-  if (process.platform !== 'linux') return undefined;
+  const libc = await loadLibc();
+  if (libc === undefined) return undefined;
   try {
-    const { default: koffi } = await import('koffi');
-    const madvise = koffi.load('libc.so.6').func('int madvise(uintptr_t addr, size_t length, int advice)') as (
-      addr: bigint,
-      length: bigint,
-      advice: number,
-    ) => number;
+    const madvise = libc.func('int madvise(uintptr_t addr, size_t length, int advice)') as (addr: bigint, length: bigint, advice: number) => number;
     return (wanted) => {
       let advised = 0;
       for (const mapping of parseFileMappings(readFileSync('/proc/self/maps', 'utf8'))) {

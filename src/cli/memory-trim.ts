@@ -1,4 +1,5 @@
 import { realpath } from 'node:fs/promises';
+import { loadLibc } from './libc.js';
 import { levelTablesIn, loadPageOut } from './mapped-pages.js';
 
 /**
@@ -26,13 +27,13 @@ export type TrimFunction = () => boolean;
 
 /** glibc's malloc_trim, or undefined where there is none (another system, another libc, no koffi build). */
 export async function loadMallocTrim(): Promise<TrimFunction | undefined> {
-  if (process.platform !== 'linux') return undefined;
+  const libc = await loadLibc();
+  if (libc === undefined) return undefined;
   try {
-    const { default: koffi } = await import('koffi');
-    const mallocTrim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    const mallocTrim = libc.func('int malloc_trim(size_t pad)') as (pad: number) => number;
     return () => mallocTrim(0) === 1;
   } catch {
-    return undefined;
+    return undefined; // a C library without it
   }
 }
 

@@ -1,0 +1,21 @@
+import type { LibraryHandle } from 'koffi';
+
+/**
+ * The C library through the koffi FFI, for the few calls Node does not offer (malloc_trim,
+ * madvise), or undefined where it cannot be had: not Linux, not glibc (libc.so.6), or no koffi
+ * build for this machine. Loaded once and shared.
+ */
+let libc: Promise<LibraryHandle | undefined> | undefined;
+
+export function loadLibc(): Promise<LibraryHandle | undefined> {
+  libc ??= (async () => {
+    if (process.platform !== 'linux') return undefined;
+    try {
+      const { default: koffi } = await import('koffi');
+      return koffi.load('libc.so.6');
+    } catch {
+      return undefined;
+    }
+  })();
+  return libc;
+}
