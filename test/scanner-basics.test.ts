@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFile, chmod, mkdir, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, open, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EMPTY_FILE_CONTENT_HASH, openScanner, symlinkContentHash, type ScanProgress } from '../src/folder/index.js';
@@ -185,7 +185,7 @@ describe('scanner: recording a folder', () => {
     assert.equal(compare(recreated.version, tombstone.version), 'dominates');
   });
 
-  it('a renamed file is reported as a move, hashed once at its new path, committed together', async (t) => {
+  it('a renamed file is reported as a move, not read again (same inode, size, mtime), committed together', async (t) => {
     const { root, store, scanner } = await testFolder(t);
     const content = pseudoRandomBytes(150_000, 3);
     await put(root, 'old/name.bin', content);
@@ -200,14 +200,42 @@ describe('scanner: recording a folder', () => {
     assert.deepEqual(report.moved, [{ from: 'old/name.bin', to: 'new/renamed.bin' }]);
     assert.deepEqual(report.deleted, [], 'the source of a move is not also listed as deleted');
     assert.deepEqual(report.added, ['new']);
-    assert.equal(report.filesHashed, 1);
-    assert.equal(report.bytesHashed, content.length);
+    assert.equal(report.filesHashed, 0, 'its record has the hashes of what did not change');
+    assert.equal(report.bytesHashed, 0);
     const from = await recordOf(store, 'old/name.bin');
     const to = await recordOf(store, 'new/renamed.bin');
     assert.equal(from.deleted, true);
     assert.equal(compare(from.version, old.version), 'dominates');
     assert.equal(sha256Hex(to.contentHash), sha256Hex(old.contentHash));
     assert.equal(Math.abs(from.sequence - to.sequence), 1, 'tombstone and new record in one commit, side by side');
+  });
+
+  it('a file renamed and then changed is read again; a full scan reads a renamed file again', async (t) => {
+    const { root, store, scanner } = await testFolder(t);
+    const content = pseudoRandomBytes(150_000, 4);
+    await put(root, 'a.bin', content);
+    await put(root, 'b.bin', pseudoRandomBytes(150_000, 5));
+    await ageTree(root);
+    await scanner.scan();
+    const before = await recordOf(store, 'a.bin');
+
+    // Same size, same inode: only the mtime tells (as for a file changed at its own path).
+    await rename(join(root, 'a.bin'), join(root, 'a renamed.bin'));
+    const changed = Buffer.from(content);
+    changed[0] ^= 1;
+    const file = await open(join(root, 'a renamed.bin'), 'r+');
+    await file.write(changed, 0, 1, 0);
+    await file.close();
+    const report = await scanner.scan();
+    assert.equal(report.filesHashed, 1);
+    assert.deepEqual(report.moved, [], 'other content: not a move');
+    assert.notEqual(sha256Hex((await recordOf(store, 'a renamed.bin')).contentHash), sha256Hex(before.contentHash));
+
+    await ageTree(root);
+    await rename(join(root, 'b.bin'), join(root, 'b renamed.bin'));
+    const full = await scanner.scan({ full: true });
+    assert.deepEqual(full.moved, [{ from: 'b.bin', to: 'b renamed.bin' }]);
+    assert.equal(full.bytesHashed, 300_000, 'both files read');
   });
 
   it('a move prefers the source with the same inode among identical files', async (t) => {

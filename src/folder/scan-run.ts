@@ -112,6 +112,8 @@ export class ScanRun {
   private readonly deletions = new Map<string, KnownScanEntry>();
   /** Deletion candidates by content hash (hex), for move detection. */
   private readonly deletionsByContent = new Map<string, string[]>();
+  /** Deletion candidates (files) by inode: a new path with one of these may be a rename of it. */
+  private readonly deletionsByInode = new Map<bigint, string>();
   /** Wall-clock start of the scan (ns). */
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
   /** The stored RACY_SINCE_KEY as this scan began: records from then on are hashed again. */
@@ -370,6 +372,7 @@ export class ScanRun {
       if (this.components.ignores.isIgnored(path, entry.type === 'directory')) continue;
       this.deletions.set(path, entry);
       if (entry.type === 'file' && entry.size > 0) {
+        this.deletionsByInode.set(entry.inode, path);
         const record = await this.components.store.get(path);
         if (record === undefined || record.deleted) continue;
         const key = Buffer.from(record.contentHash).toString('hex');
@@ -402,13 +405,18 @@ export class ScanRun {
 
   private async hashAndRecord(job: HashJob): Promise<void> {
     const { store } = this.components;
-    const result = await this.hashStable(job.path);
+    const renamed = job.hadRecord ? undefined : await this.renamedUnchanged(job.path);
+    const result = renamed ?? (await this.hashStable(job.path));
     if (result === undefined) {
       this.hashSkipped = true;
       return;
     }
-    this.report.filesHashed++;
-    this.progress.filesHashed++;
+    if (renamed === undefined) {
+      this.report.filesHashed++;
+      this.progress.filesHashed++;
+    } else {
+      this.progress.bytesHashed += renamed.hashes.size;
+    }
     const sinceModifiedNs = BigInt(Math.floor(result.checkedAt * 1e6)) - result.stats.mtimeNs;
     if (sinceModifiedNs < RACY_WINDOW_NS) {
       this.components.racy.add(job.path);
@@ -435,6 +443,30 @@ export class ScanRun {
     }
     this.count(planned.kind, job.path, planned.change.size);
     await this.batcher.add(planned.change);
+  }
+
+  /**
+   * The hashes of a new path that is a recorded file renamed, unchanged: the deletion candidate with
+   * its inode, size, mtime and permissions (what a rescan trusts of a file at its own path), not
+   * racy, and no --full scan. Its record's hashes serve, so a renamed 10 GiB file is not read
+   * again; the move is then found by content as for any other. Undefined otherwise: hashed.
+   */
+  private async renamedUnchanged(path: string): Promise<StableHash | undefined> {
+    if (this.deletionsByInode.size === 0 || this.options.full === true) return undefined;
+    const { fs, root, store, racy } = this.components;
+    let stats: BigIntStats;
+    try {
+      stats = await fs.lstat(toAbsolute(root, path));
+    } catch {
+      return undefined;
+    }
+    const from = this.deletionsByInode.get(stats.ino);
+    const known = from === undefined ? undefined : this.deletions.get(from);
+    if (from === undefined || known === undefined || !isUnchanged(known, 'file', stats)) return undefined;
+    if (racy.has(from) || this.mayBeRacy('file', known)) return undefined;
+    const record = await store.get(from);
+    if (record === undefined || record.deleted || record.type !== 'file') return undefined;
+    return { hashes: { size: record.size, blockHashes: record.blockHashes, contentHash: record.contentHash }, stats, checkedAt: Date.now() };
   }
 
   /**
