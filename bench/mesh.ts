@@ -8,7 +8,7 @@
  *   MESH_BENCH_MIB=32 npx tsx bench/mesh.ts  quick run
  *   MESH_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   node arguments of the two nodes (a profile)
  *   MESH_BENCH_VERBOSE=1 ...                 the nodes run with -v
- *   MESH_BENCH_LARGE_ONLY=1 ...              only the large file and its 1% edit (no report, no JSON): for profiling
+ *   MESH_BENCH_LARGE_ONLY=1 ...              only the large file, its 1% edit and its rename (no report, no JSON): for profiling
  *   MESH_BENCH_SMALL_ONLY=1 ...              only the small files after the latency step (no report, no JSON)
  *
  * The nodes' logs go to bench-out/mesh-a.log and mesh-b.log. Exit code: 0 every target met, 2 a
@@ -494,6 +494,7 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
   if (config.largeOnly) {
     console.log(costRow('new large file', large));
     console.log(costRow('1% edit', edit));
+    console.log(costRow('rename', await benchRename(mesh, config.fileBytes)));
     return problems.length > 0 ? 1 : 0;
   }
   const small = await benchSmallFiles(mesh);

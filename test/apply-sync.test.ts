@@ -127,13 +127,14 @@ describe('apply: one device converges to another', () => {
     await assertConverged(a, b);
   });
 
-  it('renames and copies move no bytes: the content is copied from the local file', async (t) => {
+  it('renames and copies move no bytes: a renamed file is moved, content wanted twice is copied', async (t) => {
     const { a, b } = await pair(t);
     await put(a.root, 'big.bin', pseudoRandomBytes(1024 * 1024, 4));
     await put(a.root, 'album/one.jpg', pseudoRandomBytes(200_000, 5));
     await put(a.root, 'album/two.jpg', pseudoRandomBytes(200_000, 6));
     await sync(a, b);
     const before = a.served.length;
+    const inodeOnB = (await recordOf(b.store, 'big.bin')).inode;
 
     await mkdir(join(a.root, 'moved'));
     await rename(join(a.root, 'big.bin'), join(a.root, 'moved/big renamed.bin'));
@@ -142,12 +143,38 @@ describe('apply: one device converges to another', () => {
     const report = await sync(a, b);
     assert.deepEqual(report.failed, []);
     assert.equal(servedSince(a, before).deltas, 0, 'no transfer at all');
-    const copied = report.applied.find((o) => o.path === 'moved/big renamed.bin');
-    assert.deepEqual(copied?.pull?.source, 'copy');
-    assert.equal(copied?.pull?.from, 'big.bin');
-    assert.equal(outcomeOf(report, 'big.bin'), 'applied deleted');
+    const pullOf = (path: string) => report.applied.find((o) => o.path === path)?.pull;
+    assert.deepEqual([pullOf('moved/big renamed.bin')?.source, pullOf('moved/big renamed.bin')?.from], ['move', 'big.bin']);
+    assert.equal((await recordOf(b.store, 'moved/big renamed.bin')).inode, inodeOnB, 'the same file, moved, not a copy');
+    assert.equal(pullOf('相册 2024/two.jpg')?.source, 'move');
+    // one.jpg's content is wanted at two paths: copied to both, then its old path deleted.
+    assert.deepEqual([pullOf('相册 2024/one.jpg')?.source, pullOf('copy of one.jpg')?.source], ['copy', 'copy']);
+    assert.equal(outcomeOf(report, 'big.bin'), 'applied tombstone');
+    assert.equal(outcomeOf(report, 'album/one.jpg'), 'applied deleted');
     assert.equal(outcomeOf(report, 'album'), 'applied deleted');
     await assertConverged(a, b);
+  });
+
+  it('a rename whose old file was edited here meanwhile: the new path is pulled, the edit is kept (edit beats delete)', async (t) => {
+    const { a, b } = await pair(t);
+    const original = Buffer.from(pseudoRandomBytes(300_000, 8));
+    await put(a.root, 'report.doc', original);
+    await sync(a, b);
+    await rename(join(a.root, 'report.doc'), join(a.root, 'report final.doc'));
+    // B's edit, not yet scanned there: the record still says the old content.
+    const edited = Buffer.from(original);
+    edited.fill(1, 0, 1000);
+    await writeFile(join(b.root, 'report.doc'), edited);
+
+    const report = await sync(a, b);
+    assert.deepEqual(report.failed, []);
+    assert.notEqual(report.applied.find((o) => o.path === 'report final.doc')?.pull?.source, 'move');
+    assert.deepEqual(await readFile(join(b.root, 'report final.doc')), original);
+    assert.deepEqual(
+      report.skipped.filter((s) => s.path === 'report.doc').map((s) => s.reason),
+      ['kept-edit'],
+    );
+    assert.deepEqual(await readFile(join(b.root, 'report.doc')), edited);
   });
 
   it('a permission or mtime-only change (same bytes) is applied without copying the file', async (t) => {

@@ -1,10 +1,11 @@
 // kill -9 of the receiving `mesh join`, again and again at random moments of a large pull. After
 // each kill: no partial file under the real name, at most the pull's own temp files, and the node
 // starts again on the same store. In the end the file arrives intact and no temp file is left.
-// And a kill at the worst moment of a pull, between the rename into place and the record's commit.
+// And a kill at the worst moment of a pull, between the rename into place and the record's commit
+// (of a file fetched whole, by delta, or moved from the old path of a rename).
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateMeshKey } from '../src/node/keys.js';
@@ -71,13 +72,17 @@ test('kill -9 of a receiver at random moments of a large pull, again and again: 
   assert.doesNotMatch(lastB.stdout, /conflict/, 'the restarts made a conflict copy');
 });
 
-/** The two ways a file is pulled: a whole small file in a fetch batch, a large one by delta. */
+/**
+ * The three ways a pulled file is placed: a whole small file in a fetch batch, a large one by
+ * delta, a renamed one moved from its old path (the path it lands at: `placed`).
+ */
 const PLACEMENTS = [
-  { path: 'note.txt', bytes: 2048, way: 'fetched whole' },
-  { path: 'doc.bin', bytes: 4 * 1024 * 1024, way: 'by delta' },
+  { path: 'note.txt', placed: 'note.txt', bytes: 2048, way: 'fetched whole' },
+  { path: 'doc.bin', placed: 'doc.bin', bytes: 4 * 1024 * 1024, way: 'by delta' },
+  { path: 'photo.bin', placed: 'photo renamed.bin', bytes: 4 * 1024 * 1024, way: 'moved by a rename' },
 ] as const;
 
-for (const { path, bytes, way } of PLACEMENTS) {
+for (const { path, placed: placedPath, bytes, way } of PLACEMENTS) {
   test(`kill -9 between placing a pulled file (${way}) and recording it: the restart keeps it, pulls nothing again, makes no conflict`, { skip, timeout: 120_000 }, async (t) => {
     const lan = await createLan(t, 2);
     const key = generateMeshKey();
@@ -90,11 +95,13 @@ for (const { path, bytes, way } of PLACEMENTS) {
 
     const crashingB = startJoin(t, lan, 1, b, key, [], { env: { MESH_TEST_CRASH_AT: 'placed-before-commit' } });
     await crashingB.waitForOutput(/scanned the folder/, CONVERGE_MS);
-    await writeFile(join(a, path), randomBytes(bytes));
+    if (placedPath === path) await writeFile(join(a, path), randomBytes(bytes));
+    else await rename(join(a, path), join(a, placedPath));
     await crashingB.exit;
     assert.equal(crashingB.child.signalCode, 'SIGKILL', crashingB.describe());
     const placed = await treeOf(b);
-    assert.equal(placed.get(path), (await treeOf(a)).get(path), 'the crash point was not after the rename');
+    assert.equal(placed.get(placedPath), (await treeOf(a)).get(placedPath), 'the crash point was not after the rename');
+    if (placedPath !== path) assert.equal(placed.has(path), false, 'the renamed file was copied, not moved');
 
     const before = await lan.bytes(1);
     const lastB = startJoin(t, lan, 1, b, key);
@@ -103,9 +110,10 @@ for (const { path, bytes, way } of PLACEMENTS) {
     await sleep(SETTLE_AFTER_RESTART_MS);
     const tree = await waitForSameTrees([a, b], CONVERGE_MS, undefined, [nodeA, lastB]);
     assert.deepEqual([...tree.keys()].filter((p) => p.includes('sync-conflict')), [], 'the restart made a conflict copy');
-    assert.equal(tree.get(path), placed.get(path));
+    assert.equal(tree.get(placedPath), placed.get(placedPath));
+    assert.equal(tree.has(path), placedPath === path, 'the old path of the rename is back');
     const received = (await lan.bytes(1)).rx - before.rx;
     assert.ok(received < Math.max(bytes / 4, MAX_RESTART_BYTES), `B received ${received} bytes after the restart: the file was pulled again`);
-    assert.doesNotMatch(lastB.stdout, new RegExp(`pulled ${path.replace('.', '\\.')}`), 'the restart pulled the file again');
+    assert.doesNotMatch(lastB.stdout, new RegExp(`(pulled|moved) .*${placedPath.replace('.', '\\.')}`), 'the restart pulled the file again');
   });
 }

@@ -75,6 +75,7 @@ function describeApply(report: ApplyReport, peer: string, verbosity: Verbosity):
         // Another peer than the batch's when the announcing one failed part way.
         const source = pull === undefined ? from : `from ${pull.peer}`;
         if (pull === undefined || pull.source === 'empty') lines.push(`pulled ${path} (empty) ${source}`);
+        else if (pull.source === 'move') lines.push(`moved ${printable(pull.from ?? '?')} -> ${path} (0 B received) ${source}`);
         else if (pull.source === 'copy') lines.push(`pulled ${path} (copied from the local ${printable(pull.from ?? '?')}, 0 B received) ${source}`);
         else lines.push(`pulled ${path} (${formatBytes(pull.literalBytes)} received, ${formatBytes(pull.reusedBytes)} reused${retried(pull.attempts)}) ${source}`);
         break;

@@ -27,6 +27,7 @@ import { ConflictCopyExistsError, InvalidRemoteRecordError } from './errors.js';
 import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
 import { misbehaviourOf } from './peer-penalties.js';
 import { LocalContentIndex, WantedContent } from './local-content.js';
+import { MoveSources } from './move-sources.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
 import { applyDeletes as applyDeleteBatches, tombstoneOf, type PlainDelete } from './batch-delete.js';
@@ -72,8 +73,9 @@ const skipped = (reason: SkipReason): Settled => ({ skipped: reason });
  * One call of Applier.apply: the records grouped by path and applied in phases, so that folders
  * exist before what goes in them and are emptied before they are removed:
  *   1. folders (parents first), one at a time;
- *   2. files and symlinks, `concurrency` at a time (a rename elsewhere is copied before step 3
- *      deletes its source);
+ *   2. files and symlinks, `concurrency` at a time (a rename elsewhere is moved from its source
+ *      when step 3 deletes it and nothing else wants its content, else copied before step 3
+ *      deletes the source);
  *   3. deletes, deepest first (those that simply dominate, in batches: batch-delete.ts);
  *   4. files and symlinks replacing a local folder (emptied by step 3).
  * Records of one path are applied one after the other, in the order given.
@@ -84,6 +86,8 @@ export class ApplyRun {
   private index?: LocalContentIndex;
   private indexing?: Promise<LocalContentIndex>;
   private readonly pulling: RemoteRecord[] = [];
+  /** Local files this apply deletes that a new path may take by a rename (see MoveSources). */
+  private moves?: MoveSources;
   /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
   private readonly rescans = new Set<string>();
   private fatal: { error: unknown } | undefined;
@@ -116,6 +120,10 @@ export class ApplyRun {
     }
     folders.sort((a, b) => comparePaths(a[0].path, b[0].path));
     deletes.sort((a, b) => comparePaths(b[0].path, a[0].path));
+    this.moves = new MoveSources(
+      deletes.filter((group) => this.isPlainSingle(group)).map(([remote]) => remote),
+      this.pulling,
+    );
 
     await this.each(folders, 1);
     const replacingFolders: RemoteRecord[][] = [];
@@ -356,6 +364,8 @@ export class ApplyRun {
     if ((await ensureRealParents(root, remote.path, false)) === 'present' && !diskMatches(local, await lstatOrUndefined(absolute))) {
       return skipped('changed-locally');
     }
+    const moved = loser === undefined ? await this.moveFromDeleted(remote, local, version) : undefined;
+    if (moved !== undefined) return moved;
     const { pulled, peer } = await this.pullFromAny(remote, local);
     const pull: PullSummary = {
       peer,
@@ -375,6 +385,36 @@ export class ApplyRun {
       // the file is in place, or the path changed and will be decided again; no litter either way.
       await this.puller.discard(remote);
     }
+  }
+
+  /**
+   * Renames a local file this apply deletes to `remote.path` when it holds the content (see
+   * MoveSources), under the lock: only if the new path is still as `local` says, and the old file
+   * still its stored record and on disk as recorded. The old path's delete then finds it gone and
+   * records only the tombstone. Undefined when no file fits or it changed: the file is pulled then
+   * (copied, or transferred). A crash before the commit leaves the file at its new path, unrecorded:
+   * the next scan records the move, which is no conflict with the remote's (the same content).
+   */
+  private async moveFromDeleted(remote: RemoteRecord, local: FileRecord | undefined, version: VersionVector): Promise<Settled | undefined> {
+    const { root, store } = this.components;
+    const source = await this.moves?.find(remote, local, store, () => this.localContent());
+    if (source === undefined) return undefined;
+    await ensureRealParents(root, remote.path, true);
+    return this.locked<Settled | undefined>(remote.path, local, async (stats, absolute) => {
+      if (!diskMatches(local, stats)) return skipped('changed-locally');
+      const from = toAbsolute(root, source.path);
+      if ((await store.get(source.path))?.sequence !== source.sequence) return undefined;
+      if ((await ensureRealParents(root, source.path, false)) === 'missing' || !diskMatches(source, await lstatOrUndefined(from))) return undefined;
+      await rename(from, absolute);
+      const after = await finishFile(absolute, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
+      await syncDirectory(dirname(absolute));
+      if (dirname(from) !== dirname(absolute)) await syncDirectory(dirname(from));
+      crashPoint('placed-before-commit');
+      await this.commit(contentChange(remote, after, version));
+      this.index?.remove(source.path);
+      const pull: PullSummary = { peer: remote.peer, source: 'move', from: source.path, attempts: [], literalBytes: 0, reusedBytes: remote.size };
+      return { applied: { action: 'file', pull } };
+    });
   }
 
   /**
@@ -522,11 +562,11 @@ export class ApplyRun {
    * that every parent is a real folder; `work` gets what lstat shows at the path (undefined when
    * nothing is there or a parent is missing).
    */
-  private locked(
+  private locked<T extends Settled | undefined = Settled>(
     path: string,
     expected: FileRecord | undefined,
-    work: (stats: BigIntStats | undefined, absolute: string) => Promise<Settled>,
-  ): Promise<Settled> {
+    work: (stats: BigIntStats | undefined, absolute: string) => Promise<T>,
+  ): Promise<T | Settled> {
     const { root, store, lock, checkFolder } = this.components;
     return lock.run(async () => {
       await checkFolder?.();

@@ -34,8 +34,11 @@ export type Exchange = (
   answers: AsyncIterable<Uint8Array>,
 ) => AsyncIterable<Uint8Array>;
 
-/** Where a pulled file's bytes came from: nothing (empty file), a local copy, a transfer (delta), or a whole-file fetch. */
-export type PullSource = 'empty' | 'copy' | 'transfer' | 'fetch';
+/**
+ * Where a pulled file's bytes came from: nothing (empty file), a local copy, a transfer (delta), a
+ * whole-file fetch, or a local file moved (a rename, by the apply: apply-run.ts).
+ */
+export type PullSource = 'empty' | 'copy' | 'transfer' | 'fetch' | 'move';
 /**
  * The basis of a transfer: the partial temp file of an interrupted pull of the same content, the
  * old version at the path, the local file sharing the most blocks, or none.
