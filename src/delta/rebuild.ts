@@ -23,6 +23,12 @@ export interface RebuildOptions {
   recycle?: boolean;
   /** Seed of the first attempt, for tests that need a known seed. */
   firstSeed?: Uint8Array;
+  /**
+   * An encoded signature of the basis to send in the first attempt instead of computing one (a
+   * cached one, made with signatureOptionsFor(its length)). If it does not describe the basis,
+   * the patch finds out (BasisMismatchError, or the whole-file check and the next attempt).
+   */
+  firstSignature?: Uint8Array;
 }
 
 export interface RebuildResult {
@@ -79,6 +85,10 @@ const EMPTY_BASIS: Basis = { length: 0, read: () => Promise.resolve(0) };
 
 async function* none(): AsyncGenerator<Uint8Array> {}
 
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
 /**
  * Rebuilds a remote version locally with rsync's truncated-strong-hash economy: the first signature
  * carries only a few bytes of strong hash per block; if the rebuilt file fails the whole-file check
@@ -99,7 +109,10 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
         : { ...sizing, strongLength: STRONG_HASH_FULL_LENGTH };
     const basis = attempt === 'whole' || options.basisPath === undefined ? undefined : await openBasis(options.basisPath);
     try {
-      const signature = encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
+      const signature =
+        attempt === 'truncated' && options.firstSignature !== undefined
+          ? once(options.firstSignature)
+          : encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers);
       const stats = newPatchStats();

@@ -5,7 +5,7 @@ import type { Store } from '../store/types.js';
 import type { ApplyReport } from './apply-report.js';
 import { ApplyRun, type IgnoreMatcher } from './apply-run.js';
 import type { FetchFiles } from './batch-apply.js';
-import type { Exchange } from './puller.js';
+import type { Exchange, SignatureSource } from './puller.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /** Pulls at once (the design's "at most 4 pulls at once"). */
@@ -20,6 +20,8 @@ export interface ApplierInit {
   readonly lock: FolderLock;
   /** Fetches a delta from the peer named by the record (the transfer protocol). */
   readonly exchange: Exchange;
+  /** Signatures of bases made before (signature-cache.ts). Default: each computed when needed. */
+  readonly signatures?: SignatureSource;
   /**
    * Fetches many whole files from one peer on one stream (the fetch protocol): used for new and
    * small files, where a delta cannot pay (see WHOLE_FILE_BYTES). Default: none, every file goes

@@ -31,7 +31,7 @@ import { MoveSources } from './move-sources.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
 import { applyDeletes as applyDeleteBatches, tombstoneOf, type PlainDelete } from './batch-delete.js';
-import { Puller, type Exchange, type PulledFile } from './puller.js';
+import { Puller, type Exchange, type PulledFile, type SignatureSource } from './puller.js';
 import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
 /** Permission bits a peer may set: never setuid, setgid or sticky. */
@@ -55,6 +55,7 @@ export interface ApplyRunComponents {
   readonly store: Store;
   readonly lock: FolderLock;
   readonly exchange: Exchange;
+  readonly signatures?: SignatureSource;
   readonly fetchFiles?: FetchFiles;
   readonly sources?: (remote: RemoteRecord) => readonly string[];
   readonly onPullFailed?: (peer: string, error: unknown) => void;
@@ -95,7 +96,8 @@ export class ApplyRun {
   private readonly failedPeers = new WeakMap<object, string>();
 
   constructor(private readonly components: ApplyRunComponents) {
-    this.puller = new Puller({ root: components.root, exchange: components.exchange, localContent: () => this.localContent() });
+    const { root, exchange, signatures } = components;
+    this.puller = new Puller({ root, exchange, ...(signatures === undefined ? {} : { signatures }), localContent: () => this.localContent() });
   }
 
   async run(remotes: readonly RemoteRecord[]): Promise<ApplyReport> {

@@ -2,6 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { FolderWatcher } from '../folder/watcher.js';
+import { STATE_DIRECTORY } from '../folder/folder-root.js';
 import { openLocalFolder, type LocalFolder } from '../folder/local-folder.js';
 import type { ScanReport } from '../folder/report.js';
 import {
@@ -33,6 +34,7 @@ import { NodeError } from './errors.js';
 import { readFolderConfig, type FolderConfig } from './config.js';
 import { limited, RateLimiter } from './rate-limiter.js';
 import { MISBEHAVING_PEER_BAN_MS, PeerPenalties } from './peer-penalties.js';
+import { MIN_CACHED_SIGNATURE_BYTES, SignatureCache } from './signature-cache.js';
 
 /**
  * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
@@ -43,6 +45,8 @@ export const SETTLE_RESCAN_MS = 1_000;
 
 /** Delta bytes accepted beyond a file's size (the delta's own framing: block references, lengths). */
 export const DELTA_MARGIN_BYTES = 64 * 1024;
+/** Under the state directory: the signature cache's entries. */
+export const SIGNATURES_DIRECTORY = 'signatures';
 
 export interface MeshNodeInit {
   /** The folder to sync (must exist). */
@@ -142,6 +146,8 @@ export class MeshNode {
   private readonly bulkFlow: BulkFlow;
   /** Where the file protocols (transfer, fetch) count their bytes: the status and the bulk flow. */
   private readonly traffic: TrafficMeter;
+  /** Signatures of large pulled files, for the next edit of each (signature-cache.ts). */
+  private readonly signatures: SignatureCache;
 
   private constructor(
     readonly folder: LocalFolder,
@@ -152,6 +158,9 @@ export class MeshNode {
     this.tracker = new StatusTracker(folder.root, folder.store);
     this.bulkFlow = new BulkFlow({ onChange: (flowing) => this.init.onBulkFlow?.(flowing) });
     this.traffic = meterAll(this.tracker, this.bulkFlow);
+    this.signatures = new SignatureCache(join(folder.root, STATE_DIRECTORY, SIGNATURES_DIRECTORY), folder.root, folder.store, (message) =>
+      this.emit({ kind: 'error', message }),
+    );
   }
 
   /**
@@ -210,6 +219,7 @@ export class MeshNode {
       ...scannerHooks(folder.scanner),
       concurrency: this.init.pullConcurrency,
       store: folder.store,
+      signatures: this.signatures,
       lock: folder.lock,
       sources: (remote) => this.sourcesOf(remote),
       onPullFailed: (peer, error) => this.penalise(peer, error),
@@ -399,9 +409,9 @@ export class MeshNode {
 
   private afterApply(report: ApplyReport, peer: string, remotes: readonly RemoteRecord[]): void {
     this.tracker.applied(report);
+    const byPath = new Map(remotes.map((remote) => [remote.path, remote]));
     if (report.applied.length > 0) {
       // Before the exchange is told of these commits: its next sweep leaves out what the peer holds.
-      const byPath = new Map(remotes.map((remote) => [remote.path, remote]));
       for (const applied of report.applied) {
         const remote = byPath.get(applied.path);
         if (remote !== undefined) this.echoes.applied(peer, remote);
@@ -413,6 +423,8 @@ export class MeshNode {
     const again = new Set(report.changedLocally);
     for (const settled of [...report.applied, ...report.skipped]) if (!again.has(settled.path)) this.availability.settled(settled.path);
     if (report.applied.length === 0) return;
+    const large = report.applied.filter((o) => o.action === 'file' && (byPath.get(o.path)?.size ?? 0) >= MIN_CACHED_SIGNATURE_BYTES);
+    this.signatures.schedule(large.map((o) => o.path));
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;
     // A merge recorded a version and wrote nothing: no event of ours can hide a local change there.
@@ -472,6 +484,7 @@ export class MeshNode {
       await this.server?.stop().catch(() => undefined);
       await this.network.stop().catch(() => undefined);
       this.bulkFlow.stop();
+      await this.signatures.close();
       await this.folder.close();
     })();
     return this.stopping;

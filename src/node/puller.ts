@@ -60,9 +60,16 @@ export interface PulledFile {
   readonly reusedBytes: number;
 }
 
+/** Encoded signatures of local content kept from earlier (signature-cache.ts). */
+export interface SignatureSource {
+  get(contentHash: Uint8Array, size: number): Promise<Uint8Array | undefined>;
+}
+
 export interface PullerComponents {
   readonly root: string;
   readonly exchange: Exchange;
+  /** A basis's signature made before, sent instead of computing it. Default: always computed. */
+  readonly signatures?: SignatureSource;
   /** Where else the folder holds content (built on first use, shared by the pulls of one apply). */
   readonly localContent: () => Promise<LocalContentIndex>;
 }
@@ -96,6 +103,7 @@ export class Puller {
     if (copied !== undefined) return { temp, source: 'copy', from: copied, ...none, reusedBytes: remote.size };
 
     const basis = await this.chooseBasis(remote, local, temp);
+    const firstSignature = basis.content === undefined ? undefined : await this.components.signatures?.get(basis.content.contentHash, basis.content.size);
     let result;
     // The content hash of what the last attempt wrote, computed as it wrote (no second read).
     let written: FileHashes | undefined;
@@ -103,6 +111,7 @@ export class Puller {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
         exchange: (signature, attempt, answers) => this.components.exchange(remote, signature, attempt, answers),
+        ...(firstSignature === undefined ? {} : { firstSignature }),
         // writeTemp copies each chunk into its own buffers before it asks for the next.
         recycle: true,
         write: async (chunks) => {
@@ -179,15 +188,22 @@ export class Puller {
     if (hashes.size !== remote.size || !Buffer.from(hashes.contentHash).equals(remote.contentHash)) throw new Error('copy source changed');
   }
 
-  /** The best basis for a transfer (see BasisKind), each candidate checked on disk first. */
-  private async chooseBasis(remote: RemoteRecord, local: FileRecord | undefined, temp: string): Promise<{ path?: string; kind: BasisKind }> {
+  /**
+   * The best basis for a transfer (see BasisKind), each candidate checked on disk first; with the
+   * content it holds when a record says (not for a partial file).
+   */
+  private async chooseBasis(
+    remote: RemoteRecord,
+    local: FileRecord | undefined,
+    temp: string,
+  ): Promise<{ path?: string; kind: BasisKind; content?: { contentHash: Uint8Array; size: number } }> {
     const partial = await this.takePartial(temp);
     if (partial !== undefined) return { path: partial, kind: 'partial' };
     if (local !== undefined && !local.deleted && local.type === 'file' && local.size > 0 && (await this.isIntact({ path: local.path, entry: local }))) {
-      return { path: local.path, kind: 'local' };
+      return { path: local.path, kind: 'local', content: local };
     }
     const similar = (await this.components.localContent()).mostShared(remote.blockHashes, remote.path);
-    if (similar !== undefined && (await this.isIntact(similar.file))) return { path: similar.file.path, kind: 'similar' };
+    if (similar !== undefined && (await this.isIntact(similar.file))) return { path: similar.file.path, kind: 'similar', content: similar.file.entry };
     return { kind: 'none' };
   }
 
