@@ -14,11 +14,12 @@ const SIZE = MIN_CACHED_SIGNATURE_BYTES;
 /** A pair whose B keeps signatures in a real cache under its .mesh; `hits` counts the pulls that used one. */
 async function pairWithCache(t: import('node:test').TestContext) {
   const mesh: Mesh = new Map();
-  let cache: SignatureCache | undefined;
+  // B's side is made before its cache (which needs B's folder): the source looks it up when asked.
+  const made: { cache?: SignatureCache } = {};
   const counts = { hits: 0 };
   const signatures: SignatureSource = {
     get: async (contentHash, size) => {
-      const bytes = await cache?.get(contentHash, size);
+      const bytes = await made.cache?.get(contentHash, size);
       if (bytes !== undefined) counts.hits++;
       return bytes;
     },
@@ -26,8 +27,9 @@ async function pairWithCache(t: import('node:test').TestContext) {
   const a = await makeSide(t, mesh, 'A', 'aaaaaaaaaaaaaaaa');
   const b = await makeSide(t, mesh, 'B', 'bbbbbbbbbbbbbbbb', { signatures });
   const directory = join(b.root, '.mesh', 'signatures');
-  cache = new SignatureCache(directory, b.root, b.store);
-  t.after(() => cache?.close());
+  const cache = new SignatureCache(directory, b.root, b.store);
+  made.cache = cache;
+  t.after(() => cache.close());
   return { a, b, cache, directory, counts };
 }
 

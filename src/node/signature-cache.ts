@@ -100,7 +100,10 @@ export class SignatureCache {
     while (!this.closed && this.pending.size > 0) {
       const [path] = this.pending;
       this.pending.delete(path);
-      await this.build(path).catch((error: unknown) => this.onError(`signature of ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`));
+      await this.build(path).catch((error: unknown) => {
+        // Gone since it was pulled: nothing to sign.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`signature of ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`);
+      });
     }
   }
 
