@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { decodeSignature, signatureOptionsFor } from '../src/delta/index.js';
+import { chunksOf, decodeSignature, signatureOptionsFor } from '../src/delta/index.js';
 import { MAX_CACHED_SIGNATURES, MIN_CACHED_SIGNATURE_BYTES, SignatureCache } from '../src/node/signature-cache.js';
 import type { SignatureSource } from '../src/node/puller.js';
 import { makeSide, sync, type Mesh } from './apply-helpers.js';
@@ -47,7 +47,7 @@ describe('signature cache: a large pulled file is ready for its next edit', () =
     await cache.flush();
     const cached = await cache.get(pulled.contentHash, pulled.size);
     assert.ok(cached !== undefined, 'no signature made');
-    const signature = await decodeSignature((async function* () { yield cached; })());
+    const signature = await decodeSignature(chunksOf(cached));
     assert.equal(signature.fileLength, SIZE);
     assert.equal(signature.blockLength, signatureOptionsFor(SIZE).blockLength);
 

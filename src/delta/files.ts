@@ -86,6 +86,11 @@ export async function openBasis(path: string): Promise<OpenBasis> {
   }
 }
 
+/** `bytes` as an async iterable of one chunk, what the streaming functions take. */
+export async function* chunksOf(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
 /** Everything an async iterable yields, as one array: for tests and small inputs only. */
 export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];

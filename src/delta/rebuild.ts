@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { STRONG_HASH_FULL_LENGTH } from './constants.js';
 import { VerificationError } from './errors.js';
-import { openBasis, readFileChunks } from './files.js';
+import { chunksOf, openBasis, readFileChunks } from './files.js';
 import { applyDelta, newPatchStats, type Basis, type FineRoundReceiver, type PatchStats } from './patch.js';
 import { encodeSignature, signatureOptionsFor, type SignatureOptions } from './signature.js';
 
@@ -85,10 +85,6 @@ const EMPTY_BASIS: Basis = { length: 0, read: () => Promise.resolve(0) };
 
 async function* none(): AsyncGenerator<Uint8Array> {}
 
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
-}
-
 /**
  * Rebuilds a remote version locally with rsync's truncated-strong-hash economy: the first signature
  * carries only a few bytes of strong hash per block; if the rebuilt file fails the whole-file check
@@ -111,7 +107,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
     try {
       const signature =
         attempt === 'truncated' && options.firstSignature !== undefined
-          ? once(options.firstSignature)
+          ? chunksOf(options.firstSignature)
           : encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers);

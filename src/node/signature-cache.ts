@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collect, decodeSignature, encodeSignature, readFileChunks, signatureOptionsFor } from '../delta/index.js';
+import { chunksOf, collect, decodeSignature, encodeSignature, readFileChunks, signatureOptionsFor } from '../delta/index.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { toAbsolute } from '../folder/paths.js';
 import type { Store } from '../store/types.js';
@@ -58,7 +58,7 @@ export class SignatureCache {
       return undefined;
     }
     try {
-      const signature = await decodeSignature(once(bytes));
+      const signature = await decodeSignature(chunksOf(bytes));
       const expected = signatureOptionsFor(size);
       if (signature.fileLength === size && signature.blockLength === expected.blockLength && signature.strongLength === expected.strongLength) return bytes;
     } catch {
@@ -119,7 +119,7 @@ export class SignatureCache {
     // Changed while it was read: what was read may be neither version.
     if (this.closed || !diskMatches(record, await lstatOrUndefined(absolute))) return;
     await mkdir(this.directory, { recursive: true });
-    await writeFileAtomic(file, once(bytes), { sync: false });
+    await writeFileAtomic(file, chunksOf(bytes), { sync: false });
     await this.prune();
   }
 
@@ -137,8 +137,4 @@ export class SignatureCache {
   private fileOf(contentHash: Uint8Array): string {
     return join(this.directory, Buffer.from(contentHash).toString('hex') + SUFFIX);
   }
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
 }
