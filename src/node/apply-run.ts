@@ -87,6 +87,8 @@ export class ApplyRun {
   private index?: LocalContentIndex;
   private indexing?: Promise<LocalContentIndex>;
   private readonly pulling: RemoteRecord[] = [];
+  /** What the versions in `pulling` hold (see wantedContent). */
+  private wanted?: WantedContent;
   /** Local files this apply deletes that a new path may take by a rename (see MoveSources). */
   private moves?: MoveSources;
   /** Paths for the scanner to look at when done: conflict copies, and folders that lost a conflict. */
@@ -124,7 +126,7 @@ export class ApplyRun {
     deletes.sort((a, b) => comparePaths(b[0].path, a[0].path));
     this.moves = new MoveSources(
       deletes.filter((group) => this.isPlainSingle(group)).map(([remote]) => remote),
-      this.pulling,
+      this.wantedContent(),
     );
 
     await this.each(folders, 1);
@@ -590,8 +592,14 @@ export class ApplyRun {
    * files that hold content this apply may pull: never an entry per file of a large folder.
    */
   private async localContent(): Promise<LocalContentIndex> {
-    this.indexing ??= LocalContentIndex.build(this.components.store, new WantedContent(this.pulling)).then((index) => (this.index = index));
+    this.indexing ??= LocalContentIndex.build(this.components.store, this.wantedContent()).then((index) => (this.index = index));
     return this.indexing;
+  }
+
+  /** The content and blocks of every file version this apply may pull, made once `pulling` is complete (in run()). */
+  private wantedContent(): WantedContent {
+    this.wanted ??= new WantedContent(this.pulling);
+    return this.wanted;
   }
 }
 

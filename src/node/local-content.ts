@@ -27,14 +27,21 @@ export interface LocalFile {
  * folder), and answers every question about them as a full index would.
  */
 export class WantedContent {
-  readonly contents = new Set<string>();
+  /** How many of the versions have each content. */
+  readonly contents = new Map<string, number>();
   readonly blocks = new Set<string>();
 
   constructor(versions: Iterable<Pick<FileRecord, 'contentHash' | 'blockHashes'>>) {
     for (const { contentHash, blockHashes } of versions) {
-      this.contents.add(keyOf(contentHash, contentHash.length));
+      const key = keyOf(contentHash, contentHash.length);
+      this.contents.set(key, (this.contents.get(key) ?? 0) + 1);
       for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) this.blocks.add(keyOf(blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES));
     }
+  }
+
+  /** How many of the versions have this content (a rename's source may be moved only when one does). */
+  timesWanted(contentHash: Uint8Array): number {
+    return this.contents.get(keyOf(contentHash, contentHash.length)) ?? 0;
   }
 }
 

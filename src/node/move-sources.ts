@@ -1,5 +1,5 @@
 import type { FileRecord, Store } from '../store/types.js';
-import type { LocalContentIndex } from './local-content.js';
+import type { LocalContentIndex, WantedContent } from './local-content.js';
 import { decide } from './planner.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -16,16 +16,13 @@ import type { RemoteRecord } from './remote-record.js';
 export class MoveSources {
   /** The single delete record of each path this apply deletes. */
   private readonly deletes = new Map<string, RemoteRecord>();
-  /** How many file versions of this apply want each content (by content hash). */
-  private readonly wanted = new Map<string, number>();
 
-  /** `deletes`: the apply's delete records alone on their path; `versions`: every file version it may pull. */
-  constructor(deletes: Iterable<RemoteRecord>, versions: Iterable<RemoteRecord>) {
+  /** `deletes`: the apply's delete records alone on their path; `wanted`: the content of every file version it may pull. */
+  constructor(
+    deletes: Iterable<RemoteRecord>,
+    private readonly wanted: WantedContent,
+  ) {
     for (const remote of deletes) this.deletes.set(remote.path, remote);
-    for (const { contentHash } of versions) {
-      const key = contentKey(contentHash);
-      this.wanted.set(key, (this.wanted.get(key) ?? 0) + 1);
-    }
   }
 
   /**
@@ -34,7 +31,7 @@ export class MoveSources {
    */
   async find(remote: RemoteRecord, local: FileRecord | undefined, store: Store, index: () => Promise<LocalContentIndex>): Promise<FileRecord | undefined> {
     if (this.deletes.size === 0 || (local !== undefined && !local.deleted) || remote.size === 0) return undefined;
-    if (this.wanted.get(contentKey(remote.contentHash)) !== 1) return undefined;
+    if (this.wanted.timesWanted(remote.contentHash) !== 1) return undefined;
     for (const candidate of (await index()).withContent(remote.contentHash)) {
       const deletion = this.deletes.get(candidate.path);
       if (deletion === undefined) continue;
@@ -44,8 +41,4 @@ export class MoveSources {
     }
     return undefined;
   }
-}
-
-function contentKey(contentHash: Uint8Array): string {
-  return Buffer.from(contentHash).toString('latin1');
 }
