@@ -182,6 +182,11 @@ export class HostilePeer {
     return new RawStream(stream);
   }
 
+  /** Index streams the victim has open to this peer (it follows this peer's index on each). */
+  get followers(): number {
+    return this.indexStreams.size;
+  }
+
   /** Sends one more batch on every open index stream. */
   async push(batch: Uint8Array): Promise<void> {
     for (const io of this.indexStreams) await io.send(framed(batch));

@@ -52,6 +52,22 @@ describe('echoes (records not announced back to the peer they came from)', () =>
     assert.equal(echoes.isEcho(PEER, record), false);
   });
 
+  it('leaves out a merge only in the index session that sent the record it merged, once, unless the path was announced again', () => {
+    const merged = fileChange('docs/a.txt', 1000, { version: [{ device: DEVICE_A, value: 1 }, { device: DEVICE_B, value: 1 }] });
+    const echoes = new Echoes();
+    echoes.merged(PEER, merged, 7);
+    assert.equal(echoes.isEcho(PEER, merged, 8), false, 'another session (the stream broke and was asked for again)');
+    assert.equal(echoes.isEcho(PEER, merged), false, 'no session');
+    echoes.merged(PEER, merged, 7);
+    assert.equal(echoes.isEcho(PEER, { ...merged, mtimeNs: merged.mtimeNs + 2n * MTIME_TOLERANCE_NS }, 7), false, 'a record that is not the merge');
+    echoes.merged(PEER, merged, 7);
+    assert.equal(echoes.isEcho(PEER, merged, 7), true);
+    assert.equal(echoes.isEcho(PEER, merged, 7), false, 'used up');
+    echoes.merged(PEER, merged, 7);
+    echoes.announced(PEER, merged.path);
+    assert.equal(echoes.isEcho(PEER, merged, 7), false, 'the peer announced the path again');
+  });
+
   it(`remembers at most ${MAX_ECHOES_PER_PEER} records per peer, dropping the oldest`, () => {
     const echoes = new Echoes();
     for (let i = 0; i <= MAX_ECHOES_PER_PEER; i++) echoes.applied(PEER, fileChange(`f/${i}`));
@@ -62,6 +78,48 @@ describe('echoes (records not announced back to the peer they came from)', () =>
 });
 
 describe('echoes between real nodes', () => {
+  it('a node leaves out the merge of its record with the peer\'s when that stream already sent its record, and sends it on a new stream', { timeout: 60_000 }, async (t) => {
+    const { folder } = await sandbox(t);
+    const content = Buffer.from('made on both sides');
+    await writeFile(join(folder, 'same.txt'), content);
+    const victim = await startVictim(t, folder);
+    const peer = await HostilePeer.start(t, victim.meshKey);
+    await peer.connect(victim.address);
+    const victimId = victim.node.network.peerId;
+
+    // The peer follows the victim's index and gets its record of same.txt.
+    const first = await peer.open(victimId, INDEX_PROTOCOL);
+    await first.writer.writeMessage(encodeIndexRequest(0));
+    await first.writer.end();
+    const own = decodeIndexBatch(await expectMessage(first.reader, MAX_INDEX_MESSAGE_BYTES, 'the first batch'));
+    assert.deepEqual(own.records.map((r) => r.path), ['same.txt']);
+    const ownSequence = own.lastSequence;
+
+    // Then it announces its own version of the same content, made apart: the victim merges the two.
+    await eventually(() => peer.followers > 0, 10_000, 'the victim following the peer');
+    await peer.push(batchOf([wireFile('same.txt', content)]));
+    await eventually(
+      () => victim.events.some((e) => e.kind === 'applied' && e.report.applied.some((a) => a.action === 'merged')),
+      10_000,
+      'the merge',
+    );
+
+    // On the stream that sent the victim's record the merge is left out; the progress moves past it.
+    const next = decodeIndexBatch(await expectMessage(first.reader, MAX_INDEX_MESSAGE_BYTES, 'the batch after the merge'));
+    assert.deepEqual(next.records, []);
+    assert.ok(next.lastSequence > ownSequence);
+    first.stream.abort(new Error('broken'));
+
+    // A stream asked for again from before (the peer never handled the first one's batch) gets the merge.
+    const again = await peer.open(victimId, INDEX_PROTOCOL);
+    await again.writer.writeMessage(encodeIndexRequest(0));
+    await again.writer.end();
+    const resent = decodeIndexBatch(await expectMessage(again.reader, MAX_INDEX_MESSAGE_BYTES, 'the batch on a new stream'));
+    again.stream.abort(new Error('done'));
+    assert.deepEqual(resent.records.map((r) => r.path), ['same.txt']);
+    assert.equal(resent.records[0].version.length, 2, 'the merged version: both devices');
+  });
+
   it('a node does not announce back to a peer the file it pulled from it as announced, and still sends its own', { timeout: 60_000 }, async (t) => {
     const { folder } = await sandbox(t);
     await writeFile(join(folder, 'local.txt'), 'made here');

@@ -129,14 +129,17 @@ describe('index exchange', () => {
     const storeB = new MemoryStore();
     await commitFiles(storeA, 'docs', 4);
     const asked: string[] = [];
-    await startExchange(t, a, storeA, {
-      heldByPeer: (peer, record) => {
+    const sessions = new Set<number>();
+    const atA = await startExchange(t, a, storeA, {
+      heldByPeer: (peer, record, session) => {
         assert.equal(peer, b.peerId.toString());
         asked.push(record.path);
+        sessions.add(session);
         return record.path.endsWith('1.txt') || record.path.endsWith('3.txt');
       },
     });
     const atB = await startExchange(t, b, storeB);
+    assert.equal(atA.exchange.sentTo(b.peerId.toString()), undefined, 'no session before the peer asks');
     await b.dial(a.getMultiaddrs()[0]);
     await eventually(async () => (await received(storeB, a)) === 4, 5000, 'progress past the last record');
     assert.deepEqual(asked, ['docs/file-00000.txt', 'docs/file-00001.txt', 'docs/file-00002.txt', 'docs/file-00003.txt']);
@@ -144,6 +147,30 @@ describe('index exchange', () => {
       atB.batches.flatMap((batch) => batch.records.map((r) => r.path)),
       ['docs/file-00000.txt', 'docs/file-00002.txt'],
     );
+    // The session asked about is the one that says how far it has sent: through the last record.
+    assert.deepEqual(atA.exchange.sentTo(b.peerId.toString()), { session: [...sessions][0], sequence: 4 });
+    assert.equal(sessions.size, 1);
+  });
+
+  it('a stream asked for again is a new session, which starts from what the peer asked for', async (t) => {
+    const [a, b] = [await startNode(t), await startNode(t)];
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    await commitFiles(storeA, 'docs', 3);
+    const atA = await startExchange(t, a, storeA);
+    await startExchange(t, b, storeB);
+    await b.dial(a.getMultiaddrs()[0]);
+    const peerB = b.peerId.toString();
+    await eventually(async () => (await received(storeB, a)) === 3, 5000, 'B handled all three');
+    const first = atA.exchange.sentTo(peerB);
+    assert.equal(first?.sequence, 3);
+    // B's stream breaks; it asks again on a new stream, from its stored progress (3).
+    for (const connection of b.getConnections()) for (const stream of connection.streams) stream.abort(new Error('broken'));
+    await eventually(() => {
+      const now = atA.exchange.sentTo(peerB);
+      return now !== undefined && now.session !== first?.session;
+    }, 10_000, 'a new session');
+    assert.equal(atA.exchange.sentTo(peerB)?.sequence, 3, 'it starts where B asked from: nothing sent on it yet');
   });
 
   it('holds requests, both ways, until it is ready (the first scan): a peer connecting meanwhile is answered late, not refused', async (t) => {

@@ -1,4 +1,5 @@
 import type { RebuildAttempt } from '../delta/index.js';
+import type { FileRecord } from '../store/types.js';
 import type { Decision } from './planner.js';
 import type { BasisKind, PullSource } from './puller.js';
 
@@ -65,6 +66,14 @@ export interface AppliedPath {
   /** Where the losing local version of a conflict was kept (the scanner records it as a new file). */
   readonly conflictCopy?: string;
   readonly pull?: PullSummary;
+  /** A merge of concurrent versions of the same content: the local record it replaced, and the record made. */
+  readonly merge?: MergeRecorded;
+}
+
+export interface MergeRecorded {
+  /** The sequence of the local record merged with the peer's. */
+  readonly replacedSequence: number;
+  readonly recorded: FileRecord;
 }
 
 export interface SkippedPath {

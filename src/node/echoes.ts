@@ -37,10 +37,12 @@ function fingerprint(record: AnnouncedFields): string {
   ].join('\u0000');
 }
 
-/** What a peer announced of a path, as compared with what this node would send. */
+/** What a peer holds of a path, as compared with what this node would send. */
 interface Announced {
   readonly fingerprint: string;
   readonly mtimeNs: bigint;
+  /** Held only once this server session of the index exchange delivers what it sent (see `merged`). */
+  readonly session?: number;
 }
 
 /**
@@ -54,6 +56,14 @@ interface Announced {
  * What is remembered is the peer's latest announcement of a path only: a newer one from it
  * replaces or forgets it. Leaving a record out is therefore safe even when the entry is old: the
  * peer held that exact record, and its later records dominate it or beat it as a conflict's winner.
+ *
+ * Merges too (`merged`): two nodes holding the same files made apart each merge the other's
+ * record of every path, merge(L, R), and sending it would tell the peer nothing once the session
+ * has sent it L: the peer merges L with its own R (or a later version of it, which dominates R)
+ * and so holds all merge(L, R) says, and it skipped every such record as equal on arrival. Such an
+ * entry counts only in the server session that sent L: a stream that breaks before the peer
+ * handled L is asked again from the peer's progress, where L is gone (replaced by the merge), so a
+ * new session must send the merge.
  */
 export class Echoes {
   readonly #byPeer = new Map<string, Map<string, Announced>>();
@@ -65,22 +75,36 @@ export class Echoes {
 
   /** This node applied `record`, as `peer` announced it. */
   applied(peer: string, record: AnnouncedFields): void {
+    this.remember(peer, record.path, { fingerprint: fingerprint(record), mtimeNs: record.mtimeNs });
+  }
+
+  private remember(peer: string, path: string, held: Announced): void {
     let paths = this.#byPeer.get(peer);
     if (paths === undefined) this.#byPeer.set(peer, (paths = new Map<string, Announced>()));
-    paths.delete(record.path); // re-inserted last: the oldest entries are dropped first
-    paths.set(record.path, { fingerprint: fingerprint(record), mtimeNs: record.mtimeNs });
+    paths.delete(path); // re-inserted last: the oldest entries are dropped first
+    paths.set(path, held);
     if (paths.size > MAX_ECHOES_PER_PEER) paths.delete(paths.keys().next().value as string);
   }
 
   /**
-   * Whether `record` is exactly what `peer` announced last for its path (then it need not be sent
-   * to it). Asked once per record sent: the entry is used up either way.
+   * This node recorded `merged`, the merge of a record `peer` announced with this node's own
+   * record of the path, which index session `session` had already sent to the peer.
    */
-  isEcho(peer: string, record: AnnouncedFields): boolean {
+  merged(peer: string, merged: AnnouncedFields, session: number): void {
+    this.remember(peer, merged.path, { fingerprint: fingerprint(merged), mtimeNs: merged.mtimeNs, session });
+  }
+
+  /**
+   * Whether `record` is exactly what `peer` announced last for its path, or the merge it learns
+   * from what `session` sent it (then it need not be sent to it). Asked once per record sent: the
+   * entry is used up either way.
+   */
+  isEcho(peer: string, record: AnnouncedFields, session?: number): boolean {
     const paths = this.#byPeer.get(peer);
     const announced = paths?.get(record.path);
     if (announced === undefined) return false;
     paths?.delete(record.path);
+    if (announced.session !== undefined && announced.session !== session) return false;
     const drift = announced.mtimeNs - record.mtimeNs;
     return announced.fingerprint === fingerprint(record) && drift <= MTIME_TOLERANCE_NS && drift >= -MTIME_TOLERANCE_NS;
   }

@@ -13,6 +13,7 @@ import {
   type FetchedFile,
   type FetchResolution,
   type Resolution,
+  type SentThrough,
   type TrafficMeter,
   type TransferRequest,
   type RemoteRecord as WireRemoteRecord,
@@ -269,7 +270,7 @@ export class MeshNode {
       // Records are not file data: a large index exchange is no bulk flow (see BulkFlow).
       traffic: this.tracker,
       onBatch: (peer, records) => this.onBatch(peer, records),
-      heldByPeer: (peer, record) => this.echoes.isEcho(peer, record),
+      heldByPeer: (peer, record, session) => this.echoes.isEcho(peer, record, session),
       onError: (peer, error) => {
         this.emit({ kind: 'error', peer, message: `index exchange: ${error.message}` });
         this.penalise(peer, error);
@@ -392,13 +393,16 @@ export class MeshNode {
       this.availability.announced(peer, remote);
       this.echoes.announced(peer, remote.path);
     }
+    // Taken before anything is committed: a local record at or below it was sent to the peer (see Echoes.merged).
+    let sent = this.exchange?.sentTo(peer);
     let report = await this.applier.apply(remotes);
-    this.afterApply(report, peer, remotes);
+    this.afterApply(report, peer, remotes, sent);
     if (report.changedLocally.length > 0) {
       await this.scan([...report.changedLocally]);
       const again = new Set(report.changedLocally);
+      sent = this.exchange?.sentTo(peer);
       report = await this.applier.apply(remotes.filter((r) => again.has(r.path)));
-      this.afterApply(report, peer, remotes);
+      this.afterApply(report, peer, remotes, sent);
     }
     const lost = report.failed.filter((f) => !f.peerAtFault);
     if (lost.length > 0) {
@@ -407,14 +411,16 @@ export class MeshNode {
     }
   }
 
-  private afterApply(report: ApplyReport, peer: string, remotes: readonly RemoteRecord[]): void {
+  private afterApply(report: ApplyReport, peer: string, remotes: readonly RemoteRecord[], sent: SentThrough | undefined): void {
     this.tracker.applied(report);
     const byPath = new Map(remotes.map((remote) => [remote.path, remote]));
     if (report.applied.length > 0) {
       // Before the exchange is told of these commits: its next sweep leaves out what the peer holds.
       for (const applied of report.applied) {
+        const { merge } = applied;
         const remote = byPath.get(applied.path);
-        if (remote !== undefined) this.echoes.applied(peer, remote);
+        if (merge !== undefined && sent !== undefined && merge.replacedSequence <= sent.sequence) this.echoes.merged(peer, merge.recorded, sent.session);
+        else if (remote !== undefined) this.echoes.applied(peer, remote);
       }
     }
     if (report.applied.length > 0 || report.failed.length > 0) this.emit({ kind: 'applied', report, peer });

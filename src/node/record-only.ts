@@ -87,8 +87,12 @@ async function commitBatch(components: RecordOnlyComponents, items: readonly Rec
   }
   for (const [k, { item }] of ready.entries()) {
     committed(stored[k]);
-    const merged = item.kind === 'merge';
-    report.add({ status: 'applied', path: item.remote.path, decision: merged ? 'merge' : 'apply', action: merged ? 'merged' : 'metadata' });
+    if (item.kind === 'merge') {
+      const merge = { replacedSequence: item.local.sequence, recorded: stored[k] };
+      report.add({ status: 'applied', path: item.remote.path, decision: 'merge', action: 'merged', merge });
+    } else {
+      report.add({ status: 'applied', path: item.remote.path, decision: 'apply', action: 'metadata' });
+    }
   }
 }
 

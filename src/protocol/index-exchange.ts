@@ -31,6 +31,8 @@ import { metered, type TrafficMeter } from './traffic.js';
  * happens an empty batch goes out every keep-alive interval, so the client can tell a quiet peer
  * from a dead one. Only this device's own records are announced: the store holds nothing else. A
  * record the peer holds exactly (`heldByPeer`: it announced it, this node applied it) is left out.
+ * Each server session has an id and knows how far it has sent (`sentTo`): a record the peer will
+ * get from that session may let a later one be left out of it (see Echoes.merged).
  */
 
 /** What the exchange needs of a libp2p node. */
@@ -48,10 +50,11 @@ export interface IndexExchangeInit {
   onBatch(peer: string, records: RemoteRecord[], lastSequence: number): Promise<void>;
   /**
    * Whether `peer` already holds `record` exactly (it announced that very record, and this node
-   * applied it): then it is not sent to that peer, and the batch's lastSequence still covers it.
+   * applied it), or learns all it says from what `session` (a server session's id, see `sentTo`)
+   * has sent it: then it is not sent to that peer, and the batch's lastSequence still covers it.
    * Asked once per record about to be sent. Default: every record is sent.
    */
-  heldByPeer?(peer: string, record: FileRecord): boolean;
+  heldByPeer?(peer: string, record: FileRecord, session: number): boolean;
   /** After the progress for `peer` was stored. */
   onReceived?(peer: string, received: number): void;
   /** A stream to or from `peer` failed (ProtocolError: the peer misbehaved), or a record could not be sent. */
@@ -75,9 +78,22 @@ export interface IndexExchangeInit {
   traffic?: TrafficMeter;
 }
 
+/** Where a peer's server session stands: every record up to `sequence` is sent on it or was already held. */
+export interface SentThrough {
+  /** The session's id: once it ends, nothing it sent can be counted on. */
+  readonly session: number;
+  readonly sequence: number;
+}
+
 interface ServerSession {
+  readonly id: number;
   readonly peer: string;
   readonly stream: Stream;
+  /**
+   * The last sequence covered by a batch written on this stream, or the progress the peer asked
+   * from (durably handled by it); records between are in its stream, in order, while it lasts.
+   */
+  sentThrough: number;
   /** A commit happened since the last sweep began. */
   dirty: boolean;
   wake: (() => void) | undefined;
@@ -90,6 +106,7 @@ interface ClientSession {
 
 export class IndexExchange {
   private readonly servers = new Set<ServerSession>();
+  private nextSessionId = 1;
   private readonly serverTasks = new Set<Promise<void>>();
   private readonly clients = new Map<string, ClientSession>();
   private readonly clientTasks = new Set<Promise<void>>();
@@ -149,6 +166,22 @@ export class IndexExchange {
     }
   }
 
+  /**
+   * How far the one server session open for `peer` has sent this node's index (undefined when
+   * there is none, or more than one: a peer reconnecting). Every record at or below the sequence
+   * was in a batch written on that session's stream, left out as held by the peer, or handled by
+   * the peer before it asked: the peer gets it unless the session ends first.
+   */
+  sentTo(peer: string): SentThrough | undefined {
+    let found: ServerSession | undefined;
+    for (const server of this.servers) {
+      if (server.peer !== peer) continue;
+      if (found !== undefined) return undefined;
+      found = server;
+    }
+    return found === undefined || found.stream.status !== 'open' ? undefined : { session: found.id, sequence: found.sentThrough };
+  }
+
   /** Peers whose index this node currently follows (a stream open or being reopened). */
   get following(): string[] {
     return [...this.clients.keys()];
@@ -178,7 +211,7 @@ export class IndexExchange {
     const meter = metered(this.init.traffic, peer);
     const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
     const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
-    const session: ServerSession = { peer, stream, dirty: true, wake: undefined };
+    const session: ServerSession = { id: this.nextSessionId++, peer, stream, sentThrough: 0, dirty: true, wake: undefined };
     const onClose = () => session.wake?.();
     stream.addEventListener('close', onClose);
     this.servers.add(session);
@@ -193,10 +226,11 @@ export class IndexExchange {
       });
       // A `since` beyond our last sequence is progress from an earlier life of this index: resend all.
       let sent = since > this.init.store.lastSequence ? 0 : since;
+      session.sentThrough = sent;
       let first = true;
       while (this.running && stream.status === 'open') {
         session.dirty = false;
-        sent = await this.sweep(peer, writer, sent, first);
+        sent = await this.sweep(session, writer, sent, first);
         first = false;
         if (session.dirty) continue;
         // Waiting for a commit is not idleness; keep-alives are sent meanwhile.
@@ -229,7 +263,8 @@ export class IndexExchange {
    * Sends every record above `sent` in batches; returns the highest sequence covered. An empty
    * batch goes out when `always` (the first sweep's end, or a keep-alive) and nothing else did.
    */
-  private async sweep(peer: string, writer: StreamWriter, sent: number, always: boolean): Promise<number> {
+  private async sweep(session: ServerSession, writer: StreamWriter, sent: number, always: boolean): Promise<number> {
+    const { peer } = session;
     const builder = new BatchBuilder();
     let last = sent;
     let batches = 0;
@@ -244,15 +279,19 @@ export class IndexExchange {
         return true;
       }
     };
+    const write = async (through: number): Promise<void> => {
+      await writer.writeMessage(builder.take(through));
+      session.sentThrough = through;
+      batches++;
+    };
     for await (const record of this.init.store.since(sent)) {
-      if (this.init.heldByPeer?.(peer, record) !== true && !add(record)) {
-        await writer.writeMessage(builder.take(last));
-        batches++;
+      if (this.init.heldByPeer?.(peer, record, session.id) !== true && !add(record)) {
+        await write(last);
         add(record);
       }
       last = record.sequence;
     }
-    if (builder.count > 0 || last > sent || (always && batches === 0)) await writer.writeMessage(builder.take(last));
+    if (builder.count > 0 || last > sent || (always && batches === 0)) await write(last);
     return last;
   }
 
