@@ -9,8 +9,10 @@ import { loadLibc } from './libc.js';
  * kept ~35 MiB of them at rest. madvise(MADV_PAGEOUT) asks the kernel to reclaim them: they are
  * clean copies of file data, read again from the file when LevelDB next needs them. Unlike
  * MADV_DONTNEED it is only advice on any kind of memory, so a range unmapped and reused by
- * something else between reading /proc/self/maps and the call loses nothing. Done at rest only:
- * while a node works, LevelDB would read the same pages again. Linux 5.4 or later, through koffi.
+ * something else between reading /proc/self/maps and the call loses nothing. Done at rest, and
+ * with each trim while a node works (its RSS grew by 8 MiB: an index exchange of 100,000 files
+ * mapped up to 34 MiB of tables), not more often: LevelDB reads many of the same pages again,
+ * from the disk once they are reclaimed. Linux 5.4 or later, through koffi.
  */
 
 /** Linux's MADV_PAGEOUT (include/uapi/asm-generic/mman-common.h). */

@@ -96,9 +96,9 @@ export class MemoryTrimmer {
 }
 
 /**
- * Starts trimming for a long-running command (mesh join), and at rest pages out LevelDB's mapped
- * tables under `stateDirectory` (mapped-pages.ts); a stop function, which does nothing where
- * trimming is not possible.
+ * Starts trimming for a long-running command (mesh join), and pages out LevelDB's mapped tables
+ * under `stateDirectory` (mapped-pages.ts) with each trim and at rest; a stop function, which
+ * does nothing where trimming is not possible.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
@@ -106,7 +106,11 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   const pageOut = await loadPageOut();
   // /proc/self/maps names files by their real paths.
   const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
-  const trimmer = new MemoryTrimmer(trim, undefined, undefined, () => pageOut?.(tables));
+  const trimAndPageOut: TrimFunction = () => {
+    pageOut?.(tables);
+    return trim();
+  };
+  const trimmer = new MemoryTrimmer(trimAndPageOut, undefined, undefined, () => pageOut?.(tables));
   trimmer.start();
   return () => trimmer.stop();
 }
