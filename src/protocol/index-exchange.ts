@@ -225,12 +225,11 @@ export class IndexExchange {
         stream.abort(error);
       });
       // A `since` beyond our last sequence is progress from an earlier life of this index: resend all.
-      let sent = since > this.init.store.lastSequence ? 0 : since;
-      session.sentThrough = sent;
+      session.sentThrough = since > this.init.store.lastSequence ? 0 : since;
       let first = true;
       while (this.running && stream.status === 'open') {
         session.dirty = false;
-        sent = await this.sweep(session, writer, sent, first);
+        await this.sweep(session, writer, first);
         first = false;
         if (session.dirty) continue;
         // Waiting for a commit is not idleness; keep-alives are sent meanwhile.
@@ -260,11 +259,11 @@ export class IndexExchange {
   }
 
   /**
-   * Sends every record above `sent` in batches; returns the highest sequence covered. An empty
+   * Sends every record above the session's `sentThrough` in batches, moving it on. An empty
    * batch goes out when `always` (the first sweep's end, or a keep-alive) and nothing else did.
    */
-  private async sweep(session: ServerSession, writer: StreamWriter, sent: number, always: boolean): Promise<number> {
-    const { peer } = session;
+  private async sweep(session: ServerSession, writer: StreamWriter, always: boolean): Promise<void> {
+    const { peer, sentThrough: sent } = session;
     const builder = new BatchBuilder();
     let last = sent;
     let batches = 0;
@@ -292,7 +291,6 @@ export class IndexExchange {
       last = record.sequence;
     }
     if (builder.count > 0 || last > sent || (always && batches === 0)) await write(last);
-    return last;
   }
 
   // ---- Client ----
