@@ -91,7 +91,8 @@ interface ServerSession {
   readonly stream: Stream;
   /**
    * The last sequence covered by a batch written on this stream, or the progress the peer asked
-   * from (durably handled by it); records between are in its stream, in order, while it lasts.
+   * from (durably handled by it; 0 until its request is read); records between are in its
+   * stream, in order, while it lasts.
    */
   sentThrough: number;
   /** A commit happened since the last sweep began. */
