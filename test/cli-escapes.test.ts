@@ -68,8 +68,8 @@ describe('terminal escapes in names', () => {
     const status: NodeStatus = {
       version: STATUS_VERSION,
       node: { id: '12D3KooWnode', device: '0123456789abcdef', addresses: [], startedAt: new Date().toISOString() },
-      folder: { root: `/home/${EVIL}`, files: 1, directories: 0, symlinks: 0, bytes: 1, inSync: true, needFiles: 0, needBytes: 0 },
-      peers: [{ id: '12D3KooWpeer', address: `/dns4/${EVIL}/tcp/1`, connectedSince: new Date().toISOString(), bytesIn: 0, bytesOut: 0 }],
+      folder: { root: `/home/${EVIL}`, files: 1, directories: 0, symlinks: 0, bytes: 1, inSync: true, needFiles: 0, needBytes: 0, receivingIndexes: 0 },
+      peers: [{ id: '12D3KooWpeer', address: `/dns4/${EVIL}/tcp/1`, connectedSince: new Date().toISOString(), bytesIn: 0, bytesOut: 0, index: { received: 3, head: 9 } }],
       transfers: [{ path: EVIL, peer: '12D3KooWpeer', bytes: 1, size: 2, startedAt: new Date().toISOString() }],
       received: 0,
       conflicts: [],

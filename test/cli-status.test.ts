@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { ConflictStatus, NodeStatus, PeerStatus } from '../src/control/status.js';
 import { controlSocketPath } from '../src/control/socket-path.js';
+import { syncState } from '../src/cli/status.js';
+import { StatusTracker } from '../src/node/status-tracker.js';
+import type { IndexProgress } from '../src/protocol/index-exchange.js';
 import { openLevelStore } from '../src/store/level-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
 import { JoinProcess, sleep, SOURCE_CLI, tempFolder } from './join-helpers.js';
 
 const KEY = `mesh1${'ab'.repeat(32)}`;
@@ -57,6 +61,25 @@ async function twoNodes(t: TestContext) {
   return { a, b, nodeA, nodeB };
 }
 
+describe('the sync state', () => {
+  it('is not in sync while a connected peer\'s index is still being read, though nothing is missing yet', async () => {
+    let progress: IndexProgress | undefined = { received: 0, head: undefined };
+    const tracker = new StatusTracker('/sync', new MemoryStore(), () => progress);
+    assert.equal((await tracker.folder()).inSync, true, 'no peer: nothing to wait for');
+    tracker.peerConnected('12D3KooWpeer', '/ip4/10.0.0.2/tcp/4001');
+    const waiting = await tracker.folder();
+    assert.deepEqual([waiting.inSync, waiting.receivingIndexes, syncState(waiting)], [false, 1, 'reading the index of 1 peer']);
+    progress = { received: 400, head: 1000 };
+    assert.equal((await tracker.folder()).inSync, false);
+    assert.deepEqual(tracker.peerList()[0].index, { received: 400, head: 1000 });
+    progress = { received: 1000, head: 1000 };
+    const read = await tracker.folder();
+    assert.deepEqual([read.inSync, read.receivingIndexes, syncState(read)], [true, 0, 'in sync']);
+    tracker.announced([{ path: 'a.txt', type: 'file', deleted: false, size: 2048 } as never]);
+    assert.equal(syncState(await tracker.folder()), 'needs 1 change (2.0 KiB)');
+  });
+});
+
 describe('mesh status and friends', () => {
   it('status shows the peer, the folder in sync, and a conflict copy; peers and conflicts list them', async (t) => {
     const { a, b, nodeA, nodeB } = await twoNodes(t);
@@ -68,6 +91,9 @@ describe('mesh status and friends', () => {
     assert.equal(status.peers[0].id, nodeA.peerId);
     assert.equal(status.folder.bytes, 'hello from a'.length);
     assert.deepEqual(status.conflicts, []);
+    // In sync means A's index is read to its head, not only that nothing is missing yet.
+    assert.equal(status.folder.receivingIndexes, 0);
+    assert.ok(status.peers[0].index.head !== null && status.peers[0].index.received >= status.peers[0].index.head, JSON.stringify(status.peers[0]));
 
     const peersOfA = await json<PeerStatus[]>(t, ['peers', a]);
     assert.deepEqual(
@@ -90,7 +116,7 @@ describe('mesh status and friends', () => {
     const human = await output(t, ['status', b]);
     assert.match(human.stdout, /folder: 2 files, .*in sync/);
     assert.match(human.stdout, /conflicts: 1 /);
-    assert.match(human.stdout, new RegExp(`peers: 1 connected\\n  ${nodeA.peerId}`));
+    assert.match(human.stdout, new RegExp(`peers: 1 connected\\n  ${nodeA.peerId} .*, index read\\n`));
 
     // Stopped, a node takes its socket with it: status says so in one line.
     await nodeB.stop();

@@ -118,7 +118,7 @@ const batch = (() => {
   const builder = new BatchBuilder();
   builder.add({ ...record, sequence: 4 });
   builder.add({ ...fileChange('b', 0), sequence: 5 });
-  return builder.take(5);
+  return builder.take(5, 8);
 })();
 const transferRequest = encodeTransferRequest({ path: 'docs/notes.txt', version: record.version, contentHash: record.contentHash });
 const framedSamples = [Buffer.concat([Buffer.of(transferRequest.length), transferRequest]), Buffer.of(3, 0, 1, 2, 0)];
@@ -126,7 +126,7 @@ const framedSamples = [Buffer.concat([Buffer.of(transferRequest.length), transfe
 describe('fuzzing: every decoder only throws its own typed errors', () => {
   it(`protocol messages: index request and batch, transfer request and response (${RUNS} runs each)`, () => {
     fc.assert(fc.property(inputs([encodeIndexRequest(2 ** 40)]), (bytes) => onlyTyped(MeshProtocolError, () => decodeIndexRequest(bytes))), options);
-    fc.assert(fc.property(inputs([batch, new BatchBuilder().take(9)]), (bytes) => onlyTyped(MeshProtocolError, () => decodeIndexBatch(bytes))), options);
+    fc.assert(fc.property(inputs([batch, new BatchBuilder().take(9, 9)]), (bytes) => onlyTyped(MeshProtocolError, () => decodeIndexBatch(bytes))), options);
     fc.assert(fc.property(inputs([transferRequest]), (bytes) => onlyTyped(MeshProtocolError, () => decodeTransferRequest(bytes))), options);
     fc.assert(
       fc.property(inputs([encodeTransferResponse({ status: 'BUSY', message: 'busy' })]), (bytes) => onlyTyped(MeshProtocolError, () => decodeTransferResponse(bytes))),

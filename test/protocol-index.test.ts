@@ -5,7 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Libp2p } from '@libp2p/interface';
 import { INDEX_PROTOCOL } from '../src/protocol/constants.js';
 import { ProtocolError } from '../src/protocol/errors.js';
-import { IndexExchange, type IndexExchangeInit } from '../src/protocol/index-exchange.js';
+import { caughtUp, IndexExchange, type IndexExchangeInit } from '../src/protocol/index-exchange.js';
 import { BatchBuilder, decodeIndexRequest } from '../src/protocol/messages-codec.js';
 import { expectMessage, StreamReader, StreamWriter } from '../src/protocol/streams.js';
 import type { RemoteRecord } from '../src/protocol/wire-record.js';
@@ -75,6 +75,46 @@ describe('index exchange', () => {
     );
     assert.ok(!('inode' in records[0]), 'a remote record has no inode');
     assert.deepEqual(atB.errors, []);
+  });
+
+  it("knows how far it has read a peer's index: caught up only once everything up to the peer's head is handled", async (t) => {
+    const [a, b] = [await startNode(t), await startNode(t)];
+    const storeA = new MemoryStore();
+    await commitFiles(storeA, 'docs', 2500);
+    const atA = await startExchange(t, a, storeA);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const atB = await startExchange(t, b, new MemoryStore(), {
+      onBatch: async () => {
+        if (++calls === 1) await held;
+      },
+    });
+    const peerA = a.peerId.toString();
+    assert.equal(atB.exchange.progressOf(peerA), undefined, 'not connected: nothing known');
+    await b.dial(a.getMultiaddrs()[0]);
+
+    // The first of three batches is being handled: A said how far its index goes.
+    await eventually(() => calls === 1, 5000, 'the first batch');
+    assert.deepEqual(atB.exchange.progressOf(peerA), { received: 0, head: 2500 });
+    assert.equal(caughtUp(atB.exchange.progressOf(peerA)!), false);
+    release();
+    await eventually(() => atB.exchange.progressOf(peerA)?.received === 2500, 10_000, 'all of it read');
+    assert.deepEqual(atB.exchange.progressOf(peerA), { received: 2500, head: 2500 });
+    assert.equal(caughtUp(atB.exchange.progressOf(peerA)!), true);
+
+    // A commits more: B hears of the new head with the records and catches up again.
+    await commitFiles(storeA, 'more', 10);
+    atA.exchange.notifyCommitted();
+    await eventually(() => atB.exchange.progressOf(peerA)?.received === 2510, 10_000, 'the new records');
+    assert.deepEqual(atB.exchange.progressOf(peerA), { received: 2510, head: 2510 });
+  });
+
+  it('has caught up with no peer before its first batch', () => {
+    assert.equal(caughtUp({ received: 0, head: undefined }), false);
+    assert.equal(caughtUp({ received: 7, head: undefined }), false);
+    assert.equal(caughtUp({ received: 7, head: 7 }), true);
+    assert.equal(caughtUp({ received: 6, head: 7 }), false);
   });
 
   it('after a restart asks only for records committed since the stored progress', async (t) => {
@@ -245,7 +285,7 @@ describe('index exchange', () => {
       const good = { ...fileChange('ok.txt'), sequence: 1 };
       const builder = new BatchBuilder();
       builder.add(good);
-      const bytes = builder.take(1);
+      const bytes = builder.take(1, 1);
       // Same length, so the framing stays valid: 'ok.txt' becomes '../x.t'.
       const at = Buffer.from(bytes).indexOf('ok.txt');
       Buffer.from(bytes.buffer, bytes.byteOffset).write('../x.t', at);

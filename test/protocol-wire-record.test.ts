@@ -212,7 +212,7 @@ describe('wire records', () => {
   it('decode random bytes and damaged batches into ProtocolError only', () => {
     const batch = new BatchBuilder();
     for (let k = 0; k < 3; k++) batch.add({ ...valid, path: `f${k}`, sequence: k + 1 });
-    const good = batch.take(3);
+    const good = batch.take(3, 7);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
         assertOnlyProtocolErrors(() => decodeIndexBatch(bytes));
@@ -252,14 +252,23 @@ describe('index messages', () => {
     let added = 0;
     while (builder.add(file(`f/${added}`, 10, { sequence: added + 1 }))) added++;
     assert.equal(added, MAX_BATCH_RECORDS);
-    const bytes = builder.take(added);
+    const bytes = builder.take(added, 1234);
     const generated = IndexBatch.decode(bytes);
     assert.equal(generated.records.length, MAX_BATCH_RECORDS);
     assert.equal(generated.lastSequence, MAX_BATCH_RECORDS);
+    assert.equal(generated.head, 1234);
     const decoded = decodeIndexBatch(bytes);
     assert.deepEqual(decoded.records[999], file('f/999', 10, { sequence: 1000 }));
+    assert.equal(decoded.head, 1234);
     assert.equal(builder.count, 0);
-    assert.deepEqual(decodeIndexBatch(builder.take(0)), { records: [], lastSequence: 0 });
+    assert.deepEqual(decodeIndexBatch(builder.take(0, 0)), { records: [], lastSequence: 0, head: 0 });
+  });
+
+  it("a batch's head is never below its last sequence: a sender that does not say it sent everything it had", () => {
+    assert.equal(decodeIndexBatch(IndexBatch.encode({ records: [], lastSequence: 40, head: 0 })).head, 40);
+    assert.equal(decodeIndexBatch(IndexBatch.encode({ records: [], lastSequence: 40, head: 12 })).head, 40);
+    assert.equal(decodeIndexBatch(IndexBatch.encode({ records: [], lastSequence: 40, head: 90 })).head, 90);
+    assert.throws(() => decodeIndexBatch(Uint8Array.from([(3 << 3) | 0, ...varint(2n ** 53n)])), ProtocolError);
   });
 
   it('a batch stays under 1 MiB, and a record larger than that travels alone', () => {
@@ -270,20 +279,20 @@ describe('index messages', () => {
     while (builder.add(file(`big/${added}`, size, { sequence: added + 1 }))) added++;
     assert.equal(added, 5);
     assert.ok(builder.byteLength <= BATCH_TARGET_BYTES);
-    builder.take(added);
+    builder.take(added, added);
     const hugeSize = 40_000 * BLOCK_HASH_LENGTH; // 1.25 MiB of block hashes
     assert.equal(builder.add(file('huge', hugeSize, { sequence: 9 })), true);
     assert.equal(builder.add(file('next', 1, { sequence: 10 })), false);
-    assert.equal(decodeIndexBatch(builder.take(9)).records[0].size, hugeSize);
+    assert.equal(decodeIndexBatch(builder.take(9, 9)).records[0].size, hugeSize);
   });
 
   it('batches must be in sequence order and within their last sequence', () => {
     const builder = new BatchBuilder();
     builder.add({ ...valid, path: 'a', sequence: 5 });
     builder.add({ ...valid, path: 'b', sequence: 3 });
-    assert.throws(() => decodeIndexBatch(builder.take(5)), /not in sequence order/);
+    assert.throws(() => decodeIndexBatch(builder.take(5, 5)), /not in sequence order/);
     builder.add({ ...valid, path: 'a', sequence: 5 });
-    assert.throws(() => decodeIndexBatch(builder.take(4)), /above its last sequence/);
+    assert.throws(() => decodeIndexBatch(builder.take(4, 5)), /above its last sequence/);
   });
 
   it('requests carry since exactly, up to 2^53 - 1', () => {

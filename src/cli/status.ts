@@ -2,7 +2,7 @@ import { access, realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { fetchStatus, NodeNotRunningError } from '../control/control-client.js';
-import type { ConflictStatus, NodeStatus, PeerStatus, TransferStatus } from '../control/status.js';
+import type { ConflictStatus, FolderStatus, NodeStatus, PeerStatus, TransferStatus } from '../control/status.js';
 import { STATE_DIRECTORY } from '../folder/folder-root.js';
 import { INDEX_DIRECTORY } from '../folder/local-folder.js';
 import { KEEP_CHOICES, resolveConflict, type KeepChoice } from '../node/conflict-resolution.js';
@@ -40,10 +40,27 @@ function since(iso: string, now = Date.now()): string {
   return `${seconds}s`;
 }
 
+function indexState(peer: PeerStatus): string {
+  const { received, head } = peer.index;
+  if (head === null) return 'waiting for its index';
+  if (received >= head) return 'index read';
+  return `reading its index (${Math.floor((100 * received) / head)}%)`;
+}
+
 function peerLines(peers: readonly PeerStatus[]): string[] {
   return peers.map(
-    (peer) => `  ${peer.id}  ${printable(peer.address)}  connected ${since(peer.connectedSince)} ago, ${formatBytes(peer.bytesIn)} in, ${formatBytes(peer.bytesOut)} out`,
+    (peer) =>
+      `  ${peer.id}  ${printable(peer.address)}  connected ${since(peer.connectedSince)} ago, ${formatBytes(peer.bytesIn)} in, ${formatBytes(peer.bytesOut)} out, ${indexState(peer)}`,
   );
+}
+
+/** The folder's sync state in a few words: in sync, or what it is waiting for. */
+export function syncState(folder: FolderStatus): string {
+  if (folder.inSync) return 'in sync';
+  const waits = [];
+  if (folder.needFiles > 0 || folder.receivingIndexes === 0) waits.push(`needs ${plural(folder.needFiles, 'change')} (${formatBytes(folder.needBytes)})`);
+  if (folder.receivingIndexes > 0) waits.push(`reading the index of ${plural(folder.receivingIndexes, 'peer')}`);
+  return waits.join(', ');
 }
 
 function transferLines(transfers: readonly TransferStatus[]): string[] {
@@ -61,7 +78,7 @@ export function formatStatus(status: NodeStatus): string {
   const { node, folder, peers, transfers, conflicts } = status;
   const lines = [`mesh node ${node.id} on ${printable(folder.root)}, up ${since(node.startedAt)}`];
   if (node.addresses.length > 0) lines.push(`  listening on ${node.addresses.join(', ')}`);
-  const state = folder.inSync ? 'in sync' : `needs ${plural(folder.needFiles, 'change')} (${formatBytes(folder.needBytes)})`;
+  const state = syncState(folder);
   lines.push(
     `folder: ${plural(folder.files, 'file')}, ${plural(folder.directories, 'folder')}, ${plural(folder.symlinks, 'symlink')}, ${formatBytes(folder.bytes)}; ${state}`,
   );

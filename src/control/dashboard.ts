@@ -88,7 +88,8 @@ async function refresh() {
     text('addresses', 'listening on ' + s.node.addresses.join(', '));
     text('root', f.root);
     text('folder', f.files + ' files, ' + f.directories + ' folders, ' + f.symlinks + ' symlinks, ' + bytes(f.bytes) +
-      (f.inSync ? '' : '; needs ' + f.needFiles + ' changes (' + bytes(f.needBytes) + ')'));
+      (f.inSync ? '' : '; needs ' + f.needFiles + ' changes (' + bytes(f.needBytes) + ')') +
+      (f.receivingIndexes > 0 ? '; reading the index of ' + f.receivingIndexes + ' peer' + (f.receivingIndexes === 1 ? '' : 's') : ''));
     text('peer-count', s.peers.length);
     rows('peers', s.peers, (p) => [p.id, p.address, ago(p.connectedSince) + ' ago', bytes(p.bytesIn), bytes(p.bytesOut)]);
     text('transfer-count', s.transfers.length);

@@ -2,7 +2,7 @@
  * What a running node tells `mesh status`, `mesh peers`, `mesh conflicts` and the dashboard: plain
  * JSON, versioned so a newer command can tell an older node.
  */
-export const STATUS_VERSION = 1;
+export const STATUS_VERSION = 2;
 
 export interface PeerStatus {
   readonly id: string;
@@ -12,6 +12,12 @@ export interface PeerStatus {
   /** Bytes of mesh's protocols (index and transfers) received from and sent to the peer since then. */
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /**
+   * How far this node has read the peer's index: the last of the peer's sequences handled, and the
+   * peer's highest sequence as of its latest batch (null until one came). Caught up when
+   * `received >= head`.
+   */
+  readonly index: { readonly received: number; readonly head: number | null };
 }
 
 export interface TransferStatus {
@@ -32,7 +38,9 @@ export interface FolderStatus {
   /** Versions peers announced that this node has not applied yet (files and their bytes). */
   readonly needFiles: number;
   readonly needBytes: number;
-  /** Nothing is needed and nothing is being pulled. */
+  /** Connected peers whose index this node has not read all of yet (it may announce more). */
+  readonly receivingIndexes: number;
+  /** Nothing is needed, nothing is being pulled, and every connected peer's index is read. */
   readonly inSync: boolean;
 }
 

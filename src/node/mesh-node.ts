@@ -156,7 +156,8 @@ export class MeshNode {
     readonly meshKey: ResolvedMeshKey,
     private readonly init: MeshNodeInit,
   ) {
-    this.tracker = new StatusTracker(folder.root, folder.store);
+    // The exchange is made in start(); until then no peer is connected.
+    this.tracker = new StatusTracker(folder.root, folder.store, (peer) => this.exchange?.progressOf(peer));
     this.bulkFlow = new BulkFlow({ onChange: (flowing) => this.init.onBulkFlow?.(flowing) });
     this.traffic = meterAll(this.tracker, this.bulkFlow);
     this.signatures = new SignatureCache(join(folder.root, STATE_DIRECTORY, SIGNATURES_DIRECTORY), folder.root, folder.store, (message) =>

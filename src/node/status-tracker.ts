@@ -1,4 +1,5 @@
 import type { ConflictStatus, FolderStatus, PeerStatus, TransferStatus } from '../control/status.js';
+import { caughtUp, type IndexProgress } from '../protocol/index-exchange.js';
 import type { TrafficMeter } from '../protocol/traffic.js';
 import type { Store } from '../store/types.js';
 import type { ApplyReport } from './apply-report.js';
@@ -29,7 +30,7 @@ export interface TransferProgress {
  * counts and conflict copies (read from the index, cached for FOLDER_COUNTS_TTL_MS).
  */
 export class StatusTracker implements TrafficMeter {
-  private readonly peers = new Map<string, PeerStatus>();
+  private readonly peers = new Map<string, Omit<PeerStatus, 'index'>>();
   /** Bytes in and out per connected peer, since it connected. */
   private readonly traffic = new Map<string, { in: number; out: number }>();
   /** Path -> size of a version announced and not yet applied (a failed pull stays until it succeeds). */
@@ -42,6 +43,8 @@ export class StatusTracker implements TrafficMeter {
   constructor(
     private readonly root: string,
     private readonly store: Store,
+    /** How far the node has read a connected peer's index (the index exchange's client). */
+    private readonly indexProgress: (peer: string) => IndexProgress | undefined = () => undefined,
   ) {}
 
   peerConnected(id: string, address: string): void {
@@ -98,7 +101,15 @@ export class StatusTracker implements TrafficMeter {
   }
 
   peerList(): PeerStatus[] {
-    return [...this.peers.values()].map((peer) => ({ ...peer, bytesIn: this.traffic.get(peer.id)?.in ?? 0, bytesOut: this.traffic.get(peer.id)?.out ?? 0 }));
+    return [...this.peers.values()].map((peer) => {
+      const progress = this.indexProgress(peer.id);
+      return {
+        ...peer,
+        bytesIn: this.traffic.get(peer.id)?.in ?? 0,
+        bytesOut: this.traffic.get(peer.id)?.out ?? 0,
+        index: { received: progress?.received ?? 0, head: progress?.head ?? null },
+      };
+    });
   }
 
   transferList(): TransferStatus[] {
@@ -110,8 +121,14 @@ export class StatusTracker implements TrafficMeter {
     let needBytes = 0;
     for (const size of this.needed.values()) needBytes += size;
     const { files, directories, symlinks, bytes } = counts;
-    const inSync = this.needed.size === 0 && this.transfers.size === 0;
-    return { root: this.root, files, directories, symlinks, bytes, needFiles: this.needed.size, needBytes, inSync };
+    // A peer whose index is still coming may announce more: not in sync until it is read.
+    let receivingIndexes = 0;
+    for (const peer of this.peers.keys()) {
+      const progress = this.indexProgress(peer);
+      if (progress === undefined || !caughtUp(progress)) receivingIndexes++;
+    }
+    const inSync = this.needed.size === 0 && this.transfers.size === 0 && receivingIndexes === 0;
+    return { root: this.root, files, directories, symlinks, bytes, needFiles: this.needed.size, needBytes, receivingIndexes, inSync };
   }
 
   async conflicts(): Promise<ConflictStatus[]> {

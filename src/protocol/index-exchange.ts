@@ -55,8 +55,6 @@ export interface IndexExchangeInit {
    * Asked once per record about to be sent. Default: every record is sent.
    */
   heldByPeer?(peer: string, record: FileRecord, session: number): boolean;
-  /** After the progress for `peer` was stored. */
-  onReceived?(peer: string, received: number): void;
   /** A stream to or from `peer` failed (ProtocolError: the peer misbehaved), or a record could not be sent. */
   onError?(peer: string, error: Error): void;
   /** The first message (request, or first batch) must come within this (ms; default 30 s). */
@@ -103,6 +101,20 @@ interface ServerSession {
 interface ClientSession {
   readonly peerId: PeerId;
   readonly controller: AbortController;
+  progress: IndexProgress;
+}
+
+/** How far this node has followed a peer's index. */
+export interface IndexProgress {
+  /** The peer's last sequence this node has handled (stored as its progress). */
+  readonly received: number;
+  /** The peer's highest sequence as of its latest batch; undefined until a batch has come. */
+  readonly head: number | undefined;
+}
+
+/** Whether a peer's index is followed all the way: a batch came, and everything up to its head is handled. */
+export function caughtUp(progress: IndexProgress): boolean {
+  return progress.head !== undefined && progress.received >= progress.head;
 }
 
 export class IndexExchange {
@@ -165,6 +177,12 @@ export class IndexExchange {
       server.dirty = true;
       server.wake?.();
     }
+  }
+
+  /** How far this node has followed `peer`'s index, while it is connected; undefined otherwise. */
+  progressOf(peer: string): IndexProgress | undefined {
+    const client = this.clients.get(peer);
+    return client === undefined || client.controller.signal.aborted ? undefined : client.progress;
   }
 
   /**
@@ -280,7 +298,7 @@ export class IndexExchange {
       }
     };
     const write = async (through: number): Promise<void> => {
-      await writer.writeMessage(builder.take(through));
+      await writer.writeMessage(builder.take(through, this.init.store.lastSequence));
       session.sentThrough = through;
       batches++;
     };
@@ -310,7 +328,7 @@ export class IndexExchange {
     // A client still winding down after a disconnect does not count: a reconnect gets a new one.
     const existing = this.clients.get(peer);
     if (!this.running || (existing !== undefined && !existing.controller.signal.aborted)) return;
-    const client: ClientSession = { peerId, controller: new AbortController() };
+    const client: ClientSession = { peerId, controller: new AbortController(), progress: { received: 0, head: undefined } };
     this.clients.set(peer, client);
     const task = this.runClient(peer, client).finally(() => {
       if (this.clients.get(peer) === client) this.clients.delete(peer);
@@ -366,13 +384,14 @@ export class IndexExchange {
     try {
       if (signal.aborted) throw signal.reason;
       let received = (await store.getPeer(peer)).received;
+      client.progress = { ...client.progress, received };
       await writer.writeMessage(encodeIndexRequest(received));
       await writer.end(idle.signal);
       let previous: number | undefined;
       for (;;) {
         const bytes = await readMessage(reader, MAX_INDEX_MESSAGE_BYTES, 'an index batch');
         if (bytes === undefined) return; // the server closed the stream (it stopped)
-        const { records, lastSequence } = decodeIndexBatch(bytes);
+        const { records, lastSequence, head } = decodeIndexBatch(bytes);
         if (previous !== undefined) {
           // The first batch may start anywhere (the server may resend all); later ones move on.
           if (lastSequence < previous) throw new ProtocolError(`batch goes back from sequence ${previous} to ${lastSequence}`);
@@ -381,13 +400,14 @@ export class IndexExchange {
           }
         }
         previous = lastSequence;
+        client.progress = { received, head };
         idle.stop(); // we are the busy side now
         if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);
         if (lastSequence !== received) {
           const progress = await store.getPeer(peer);
           await store.setPeer(peer, { ...progress, received: lastSequence });
           received = lastSequence;
-          this.init.onReceived?.(peer, received);
+          client.progress = { received, head };
         }
         onProgress();
         idle.touch();

@@ -48,16 +48,22 @@ export interface Batch {
   readonly records: RemoteRecord[];
   /** The highest sequence the batch covers (its last record's, or the last one sent before for an empty batch). */
   readonly lastSequence: number;
+  /**
+   * The sender's highest sequence when it wrote the batch, never below lastSequence (a sender
+   * that does not say is taken to have sent everything it had).
+   */
+  readonly head: number;
 }
 
 const RECORDS_TAG = (1 << 3) | 2;
 const LAST_SEQUENCE_TAG = (2 << 3) | 0;
+const HEAD_TAG = (3 << 3) | 0;
 
 /**
  * Gathers records into one IndexBatch message of at most MAX_BATCH_RECORDS records and about
  * BATCH_TARGET_BYTES (a larger record travels alone). Each record is encoded once: a protobuf
  * message is the concatenation of its fields, so the batch is the records' bytes, each behind its
- * tag and length, then last_sequence (tested against the generated decoder).
+ * tag and length, then last_sequence and head (tested against the generated decoder).
  */
 export class BatchBuilder {
   private parts: Uint8Array[] = [];
@@ -87,9 +93,10 @@ export class BatchBuilder {
     return true;
   }
 
-  /** The batch's bytes, and a fresh start. */
-  take(lastSequence: number): Uint8Array {
+  /** The batch's bytes, and a fresh start. `head`: this index's highest sequence now. */
+  take(lastSequence: number, head: number): Uint8Array {
     if (lastSequence > 0) this.parts.push(Uint8Array.from([LAST_SEQUENCE_TAG, ...encodeVarint(lastSequence)]));
+    if (head > 0) this.parts.push(Uint8Array.from([HEAD_TAG, ...encodeVarint(head)]));
     const out = Buffer.concat(this.parts);
     this.parts = [];
     this.length = 0;
@@ -107,13 +114,14 @@ export function decodeIndexBatch(bytes: Uint8Array): Batch {
     IndexBatch.decode(bytes, { limits: { records: MAX_BATCH_RECORDS, records$: { version: MAX_VECTOR_DEVICES } } }),
   );
   const lastSequence = safeCount(batch.lastSequence, 'last sequence');
+  const head = Math.max(safeCount(batch.head, 'head'), lastSequence);
   const records = batch.records.map(fromWire);
   for (let k = 0; k < records.length; k++) {
     const { sequence } = records[k];
     if (k > 0 && sequence <= records[k - 1].sequence) throw new ProtocolError('batch records are not in sequence order');
     if (sequence > lastSequence) throw new ProtocolError(`batch holds sequence ${sequence} above its last sequence ${lastSequence}`);
   }
-  return { records, lastSequence };
+  return { records, lastSequence, head };
 }
 
 // ---- Transfer ----

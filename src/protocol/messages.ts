@@ -608,6 +608,7 @@ export namespace IndexRequest {
 export interface IndexBatch {
   records: WireRecord[]
   lastSequence: number
+  head: number
 }
 
 export namespace IndexBatch {
@@ -632,13 +633,19 @@ export namespace IndexBatch {
           w.uint64Number(obj.lastSequence)
         }
 
+        if ((obj.head != null && obj.head !== 0)) {
+          w.uint32(24)
+          w.uint64Number(obj.head)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           records: [],
-          lastSequence: 0
+          lastSequence: 0,
+          head: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -663,6 +670,10 @@ export namespace IndexBatch {
             }
             case 2: {
               obj.lastSequence = reader.uint64Number()
+              break
+            }
+            case 3: {
+              obj.head = reader.uint64Number()
               break
             }
             default: {
@@ -709,6 +720,13 @@ export namespace IndexBatch {
             case 2: {
               yield {
                 field: `${prefix}.lastSequence`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.head`,
                 value: reader.uint64Number()
               }
               break
@@ -808,6 +826,11 @@ export namespace IndexBatch {
     value: number
   }
 
+  export interface IndexBatchHeadFieldEvent {
+    field: '$.head'
+    value: number
+  }
+
   export function encode (obj: Partial<IndexBatch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, IndexBatch.codec())
   }
@@ -816,7 +839,7 @@ export namespace IndexBatch {
     return decodeMessage(buf, IndexBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<IndexBatch>): Generator<IndexBatchRecordsPathFieldEvent | IndexBatchRecordsTypeFieldEvent | IndexBatchRecordsSizeFieldEvent | IndexBatchRecordsMtimeNsFieldEvent | IndexBatchRecordsModeFieldEvent | IndexBatchRecordsBlockHashesFieldEvent | IndexBatchRecordsContentHashFieldEvent | IndexBatchRecordsSymlinkTargetFieldEvent | IndexBatchRecordsVersionDeviceFieldEvent | IndexBatchRecordsVersionValueFieldEvent | IndexBatchRecordsDeletedFieldEvent | IndexBatchRecordsModifiedByFieldEvent | IndexBatchRecordsSequenceFieldEvent | IndexBatchLastSequenceFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<IndexBatch>): Generator<IndexBatchRecordsPathFieldEvent | IndexBatchRecordsTypeFieldEvent | IndexBatchRecordsSizeFieldEvent | IndexBatchRecordsMtimeNsFieldEvent | IndexBatchRecordsModeFieldEvent | IndexBatchRecordsBlockHashesFieldEvent | IndexBatchRecordsContentHashFieldEvent | IndexBatchRecordsSymlinkTargetFieldEvent | IndexBatchRecordsVersionDeviceFieldEvent | IndexBatchRecordsVersionValueFieldEvent | IndexBatchRecordsDeletedFieldEvent | IndexBatchRecordsModifiedByFieldEvent | IndexBatchRecordsSequenceFieldEvent | IndexBatchLastSequenceFieldEvent | IndexBatchHeadFieldEvent> {
     return streamMessage(buf, IndexBatch.codec(), opts)
   }
 }
