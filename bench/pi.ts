@@ -30,7 +30,14 @@ const FILES_PER_FOLDER = 100;
 const IDLE_SECONDS = integerEnv('MESH_BENCH_IDLE_SECONDS', 30, 5, 600);
 const OUT_DIR = path.join(import.meta.dirname, '..', 'bench-out');
 const NODE_ARGS = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-const SETTLE_MS = 5_000;
+/**
+ * Idle starts this long after both nodes are in sync: a node that just finished work still runs
+ * V8's collections after it (its memory reducer waits 8 s, then may collect again) and gives
+ * memory back (memory-trim.ts). What those cost is printed, not counted as idle.
+ */
+const SETTLE_SECONDS = 20;
+/** Both nodes must say they are in sync this many times in a row, a second apart. */
+const IN_SYNC_CHECKS = 2;
 const SAMPLE_MS = 250;
 const STEP_TIMEOUT_MS = 30 * 60_000;
 const TARGET_RSS_MIB = 150;
@@ -105,16 +112,25 @@ async function measure(pid: number, during: number | (() => Promise<void>)): Pro
   return { cpuPercent: (100 * (cpuSeconds(pid) - cpuBefore)) / seconds, seconds, peakRssMiB: peak };
 }
 
-/** Waits until the node on `dir` says it is in sync with one peer connected (mesh status). */
-async function inSync(dir: string): Promise<void> {
+/** Whether the node on `dir` says it is in sync (every peer's index read, nothing missing) with one peer connected. */
+function saysInSync(dir: string): boolean {
+  const run = spawnSync(process.execPath, [...BUILT_CLI, 'status', dir, '--json'], { encoding: 'utf8' });
+  if (run.status !== 0) return false;
+  const status = JSON.parse(run.stdout) as NodeStatus;
+  return status.folder.inSync && status.peers.length === 1;
+}
+
+/**
+ * Waits until every node says it is in sync, IN_SYNC_CHECKS times in a row: a record one node
+ * merges after reading the other's index is sent back, and may be on its way at one check.
+ */
+async function inSync(dirs: readonly string[]): Promise<void> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let inARow = 0;
   for (;;) {
-    const run = spawnSync(process.execPath, [...BUILT_CLI, 'status', dir, '--json'], { encoding: 'utf8' });
-    if (run.status === 0) {
-      const status = JSON.parse(run.stdout) as NodeStatus;
-      if (status.folder.inSync && status.peers.length === 1) return;
-    }
-    if (Date.now() > deadline) throw new Error(`${dir} did not get in sync`);
+    inARow = dirs.every(saysInSync) ? inARow + 1 : 0;
+    if (inARow >= IN_SYNC_CHECKS) return;
+    if (Date.now() > deadline) throw new Error(`${dirs.join(' and ')} did not get in sync`);
     await sleep(1000);
   }
 }
@@ -160,12 +176,12 @@ async function main(): Promise<number> {
     started = performance.now();
     const exchangeCpu = cpuSeconds(pid);
     const peerCpu = cpuSeconds(peer.child.pid!);
-    await inSync(pi);
-    await inSync(other);
+    await inSync([pi, other]);
     console.log(
       `  indexes exchanged, both in sync, in ${((performance.now() - started) / 1000).toFixed(1)} s (CPU: ${(cpuSeconds(pid) - exchangeCpu).toFixed(1)} s this node, ${(cpuSeconds(peer.child.pid!) - peerCpu).toFixed(1)} s the peer), RSS ${memoryMiB(pid, 'VmRSS').toFixed(0)} MiB`,
     );
-    await sleep(SETTLE_MS);
+    const settling = await measure(pid, SETTLE_SECONDS);
+    console.log(`  the ${SETTLE_SECONDS} s after that (collections and trims after the work): ${settling.cpuPercent.toFixed(2)}% CPU, peak RSS ${settling.peakRssMiB.toFixed(0)} MiB`);
     const idle = await measure(pid, IDLE_SECONDS);
     // File-backed pages are clean (node's binary, the index's tables LevelDB maps): the kernel
     // reclaims them under pressure; anonymous ones are the heap, native allocations and stacks.
