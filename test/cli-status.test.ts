@@ -13,9 +13,14 @@ import { StatusTracker } from '../src/node/status-tracker.js';
 import type { IndexProgress } from '../src/protocol/index-exchange.js';
 import { openLevelStore } from '../src/store/level-store.js';
 import { MemoryStore } from '../src/store/memory-store.js';
+import type { FileChange } from '../src/store/types.js';
 import { JoinProcess, sleep, SOURCE_CLI, tempFolder } from './join-helpers.js';
 
 const KEY = `mesh1${'ab'.repeat(32)}`;
+
+function fileChangeOf(store: MemoryStore, path: string): FileChange {
+  return { path, type: 'file', size: 1, mtimeNs: 1n, mode: 0o644, inode: 1n, blockHashes: new Uint8Array(32), contentHash: new Uint8Array(32), symlinkTarget: '', version: [{ device: store.deviceId, value: 1 }], deleted: false, modifiedBy: store.deviceId };
+}
 
 function mesh(t: TestContext, args: readonly string[]): JoinProcess {
   const env = { ...process.env };
@@ -77,6 +82,41 @@ describe('the sync state', () => {
     assert.deepEqual([read.inSync, read.receivingIndexes, syncState(read)], [true, 0, 'in sync']);
     tracker.announced([{ path: 'a.txt', type: 'file', deleted: false, size: 2048 } as never]);
     assert.equal(syncState(await tracker.folder()), 'needs 1 change (2.0 KiB)');
+  });
+});
+
+describe('the folder counts', () => {
+  it('are read again after a change, but a slow pass over a large index is not repeated at every change', async () => {
+    const store = new MemoryStore();
+    let passes = 0;
+    let slow = false;
+    const counted = Object.create(store) as MemoryStore;
+    counted.scanEntries = async function* (subtree?: string) {
+      passes++;
+      if (slow) await sleep(100); // as 20,000 records might take
+      yield* store.scanEntries(subtree);
+    };
+    const tracker = new StatusTracker('/sync', counted);
+    assert.equal((await tracker.folder()).files, 0);
+    await store.commit([fileChangeOf(store, 'a.txt')]);
+    tracker.committed();
+    await sleep(20);
+    assert.equal((await tracker.folder()).files, 1, 'a fast pass is repeated after a change');
+
+    slow = true;
+    await sleep(100);
+    await store.commit([fileChangeOf(store, 'b.txt')]);
+    tracker.committed();
+    assert.equal((await tracker.folder()).files, 2);
+    const before = passes;
+    // 100 ms a pass: at most 2% of the time, so none again within 5 s, however often asked.
+    for (let k = 0; k < 10; k++) {
+      await store.commit([fileChangeOf(store, `c${k}.txt`)]);
+      tracker.committed();
+      await tracker.folder();
+      await sleep(50);
+    }
+    assert.equal(passes, before);
   });
 });
 

@@ -8,6 +8,12 @@ import type { RemoteRecord } from './remote-record.js';
 
 /** How long the folder's counts (one pass over the index) are reused: a dashboard asks every second. */
 export const FOLDER_COUNTS_TTL_MS = 2_000;
+/**
+ * At most this share of the time goes to counting, however often status is asked and the index
+ * changes: a pass over 100,000 records takes ~0.5 s of a core, which a dashboard asking every
+ * second during a sync would otherwise repeat at every change (half of a Raspberry Pi's core).
+ */
+export const FOLDER_COUNTS_MAX_SHARE = 0.02;
 
 interface FolderCounts {
   readonly files: number;
@@ -36,7 +42,8 @@ export class StatusTracker implements TrafficMeter {
   /** Path -> size of a version announced and not yet applied (a failed pull stays until it succeeds). */
   private readonly needed = new Map<string, number>();
   private readonly transfers = new Set<{ status: TransferStatus }>();
-  private counts: { at: number; value: Promise<FolderCounts> } | undefined;
+  /** The last pass over the index: when it began, how long it took (undefined while it runs). */
+  private counts: { at: number; took: number | undefined; stale: boolean; value: Promise<FolderCounts> } | undefined;
   /** Bytes of deltas received since the node started (a rate is its change over time). */
   private receivedBytes = 0;
 
@@ -75,12 +82,16 @@ export class StatusTracker implements TrafficMeter {
   /** An apply ended: what it applied or skipped is no longer needed; what failed still is. */
   applied(report: ApplyReport): void {
     for (const done of [...report.applied, ...report.skipped]) this.needed.delete(done.path);
-    if (report.applied.length > 0) this.counts = undefined;
+    if (report.applied.length > 0) this.countsChanged();
   }
 
   /** The local index changed (a scan committed): the folder's counts are read again. */
   committed(): void {
-    this.counts = undefined;
+    this.countsChanged();
+  }
+
+  private countsChanged(): void {
+    if (this.counts !== undefined) this.counts.stale = true;
   }
 
   transferStarted(path: string, peer: string, size: number): TransferProgress {
@@ -135,15 +146,29 @@ export class StatusTracker implements TrafficMeter {
     return (await this.folderCounts()).conflicts;
   }
 
+  /**
+   * The counts of the last pass, or of a new one when they are older than FOLDER_COUNTS_TTL_MS or
+   * the index changed since, but never more often than FOLDER_COUNTS_MAX_SHARE allows, nor while
+   * a pass runs.
+   */
   private folderCounts(): Promise<FolderCounts> {
     const now = performance.now();
-    if (this.counts === undefined || now - this.counts.at > FOLDER_COUNTS_TTL_MS) {
-      const value = this.countFolder();
-      this.counts = { at: now, value };
-      // A failed count is not kept: the next request tries again.
-      value.catch(() => (this.counts = undefined));
+    const last = this.counts;
+    if (last !== undefined) {
+      const age = now - last.at;
+      const due = last.took !== undefined && (last.stale || age > FOLDER_COUNTS_TTL_MS) && age >= last.took / FOLDER_COUNTS_MAX_SHARE;
+      if (!due) return last.value;
     }
-    return this.counts.value;
+    const entry = { at: now, took: undefined as number | undefined, stale: false, value: this.countFolder() };
+    this.counts = entry;
+    entry.value.then(
+      () => (entry.took = performance.now() - now),
+      // A failed count is not kept: the next request tries again.
+      () => {
+        if (this.counts === entry) this.counts = undefined;
+      },
+    );
+    return entry.value;
   }
 
   private async countFolder(): Promise<FolderCounts> {
