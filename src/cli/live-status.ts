@@ -69,12 +69,13 @@ export class LiveStatus {
     const seconds = (now - first.at) / 1000;
     const rate = seconds > 0 ? (status.received - first.received) / seconds : 0;
     const { folder, peers } = status;
-    const reading = folder.receivingIndexes > 0 ? ` | reading the index of ${folder.receivingIndexes} peer${folder.receivingIndexes === 1 ? '' : 's'}` : '';
-    const state = folder.inSync
-      ? `in sync (${folder.files.toLocaleString('en-US')} files, ${formatBytes(folder.bytes)})`
-      : folder.needFiles === 0 && folder.receivingIndexes > 0
-        ? reading.slice(3)
-        : `to go: ${folder.needFiles.toLocaleString('en-US')} files, ${formatBytes(folder.needBytes)}, ${formatBytes(rate)}/s, ETA ${formatDuration(rate > 0 ? folder.needBytes / rate : Number.POSITIVE_INFINITY)}${reading}`;
+    const reading = `reading the index of ${folder.receivingIndexes} peer${folder.receivingIndexes === 1 ? '' : 's'}`;
+    const toGo = `to go: ${folder.needFiles.toLocaleString('en-US')} files, ${formatBytes(folder.needBytes)}, ${formatBytes(rate)}/s, ETA ${formatDuration(rate > 0 ? folder.needBytes / rate : Number.POSITIVE_INFINITY)}`;
+    let state = `in sync (${folder.files.toLocaleString('en-US')} files, ${formatBytes(folder.bytes)})`;
+    if (!folder.inSync) {
+      if (folder.receivingIndexes === 0) state = toGo;
+      else state = folder.needFiles === 0 ? reading : `${toGo} | ${reading}`;
+    }
     this.summary.update(0, { text: `peers: ${peers.length} | ${state}` });
     this.showTransfers(status.transfers.filter((t) => t.size >= LARGE_TRANSFER_BYTES));
   }
