@@ -33,7 +33,7 @@ export interface TransferProgress {
 /**
  * What a running node knows of itself for `mesh status`: the peers connected and since when, the
  * versions peers announced that are not applied yet, the pulls in progress, and the folder's
- * counts and conflict copies (read from the index, cached for FOLDER_COUNTS_TTL_MS).
+ * counts and conflict copies (read from the index, reused as folderCounts says).
  */
 export class StatusTracker implements TrafficMeter {
   private readonly peers = new Map<string, Omit<PeerStatus, 'index'>>();
