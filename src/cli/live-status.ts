@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { NodeStatus, TransferStatus } from '../control/status.js';
 import { printable } from './errors.js';
+import { readingIndexes } from './status.js';
 import { formatBytes, formatDuration } from '../units.js';
 
 /** How often the status area is redrawn from the node's status. */
@@ -69,7 +70,7 @@ export class LiveStatus {
     const seconds = (now - first.at) / 1000;
     const rate = seconds > 0 ? (status.received - first.received) / seconds : 0;
     const { folder, peers } = status;
-    const reading = `reading the index of ${folder.receivingIndexes} peer${folder.receivingIndexes === 1 ? '' : 's'}`;
+    const reading = readingIndexes(folder.receivingIndexes);
     const toGo = `to go: ${folder.needFiles.toLocaleString('en-US')} files, ${formatBytes(folder.needBytes)}, ${formatBytes(rate)}/s, ETA ${formatDuration(rate > 0 ? folder.needBytes / rate : Number.POSITIVE_INFINITY)}`;
     let state = `in sync (${folder.files.toLocaleString('en-US')} files, ${formatBytes(folder.bytes)})`;
     if (!folder.inSync) {

@@ -54,12 +54,17 @@ function peerLines(peers: readonly PeerStatus[]): string[] {
   );
 }
 
+/** "reading the index of 2 peers": what a folder waits for while peers' indexes come. */
+export function readingIndexes(peers: number): string {
+  return `reading the index of ${plural(peers, 'peer')}`;
+}
+
 /** The folder's sync state in a few words: in sync, or what it is waiting for. */
 export function syncState(folder: FolderStatus): string {
   if (folder.inSync) return 'in sync';
   const waits = [];
   if (folder.needFiles > 0 || folder.receivingIndexes === 0) waits.push(`needs ${plural(folder.needFiles, 'change')} (${formatBytes(folder.needBytes)})`);
-  if (folder.receivingIndexes > 0) waits.push(`reading the index of ${plural(folder.receivingIndexes, 'peer')}`);
+  if (folder.receivingIndexes > 0) waits.push(readingIndexes(folder.receivingIndexes));
   return waits.join(', ');
 }
 
