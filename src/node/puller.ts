@@ -127,6 +127,9 @@ export class Puller {
     }
     if (written === undefined) throw new Error('unreachable: a rebuild that returns has written the temp file');
     await this.verify(remote, written);
+    // The partial basis is spent: gone before the temp file is put in place, so that a crash after
+    // that cannot leave it behind, where no later pull of this content would look for it.
+    await removePlanted(tempAbsolute + PARTIAL_BASIS_SUFFIX);
     return {
       temp,
       source: 'transfer',
