@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadLibc } from './libc.js';
+import { loadLibc } from '../os/libc.js';
 
 /**
  * Hands back the pages of memory-mapped files a node has read but no longer needs: LevelDB maps

@@ -1,5 +1,5 @@
 import { realpath } from 'node:fs/promises';
-import { loadLibc } from './libc.js';
+import { loadLibc } from '../os/libc.js';
 import { levelTablesIn, loadPageOut } from './mapped-pages.js';
 
 /**

@@ -1,5 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
+import { errorCode } from '../folder/folder-fs.js';
 import { BlockHasher, type FileHashes } from '../folder/hasher.js';
+import { DIRECT_IO_ALIGNMENT, type DirectIo } from '../fs/direct-io.js';
 import { writeFully } from './disk.js';
 
 /**
@@ -16,9 +18,17 @@ export const GATHERED_WRITE_BYTES = 1024 * 1024;
 export const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 
 /**
+ * Files of at least this size are written with direct I/O where it is offered (see direct-io.ts):
+ * all their writes but the last are then whole buffers. A smaller file is mostly its unaligned
+ * tail, which goes through the page cache anyway.
+ */
+export const DIRECT_WRITE_MIN_BYTES = 4 * GATHERED_WRITE_BYTES;
+
+/**
  * Writes a file from offset 0 in large writes, and hashes exactly the bytes it writes: each full
  * buffer is hashed while the thread pool writes it, and the next one fills meanwhile (two buffers
- * take turns, so a buffer is never changed while its write is in flight).
+ * take turns, so a buffer is never changed while its write is in flight). A large file is written
+ * with direct I/O, its last write (not a whole number of disk blocks) through the page cache.
  */
 export class GatheredWriter {
   private readonly buffers: Buffer[];
@@ -31,14 +41,23 @@ export class GatheredWriter {
   private nextSyncAt = EARLY_SYNC_BYTES;
   private syncError: Error | undefined;
   private readonly hasher: BlockHasher;
+  /** Set while the file is written with direct I/O. */
+  private direct: DirectIo | undefined;
 
   constructor(
     private readonly handle: FileHandle,
     private readonly expectedSize: number,
+    directIo?: DirectIo,
   ) {
+    if (directIo !== undefined && expectedSize >= DIRECT_WRITE_MIN_BYTES && directIo.setDirect(handle.fd, true)) this.direct = directIo;
     const size = Math.max(1, Math.min(GATHERED_WRITE_BYTES, expectedSize));
-    this.buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    this.buffers = [this.allocate(size), this.allocate(size)];
     this.hasher = new BlockHasher(expectedSize);
+  }
+
+  /** Whether the writes so far went to the disk directly. */
+  get writesDirectly(): boolean {
+    return this.direct !== undefined;
   }
 
   /** Bytes handed to the file so far (written, or being written). */
@@ -82,7 +101,9 @@ export class GatheredWriter {
     this.startEarlySync();
     if (this.filled === 0) return;
     const bytes = this.buffers[this.current].subarray(0, this.filled);
-    const writing = writeFully(this.handle, bytes, this.position);
+    // No write is in flight here, so the file's mode can change.
+    if (bytes.length % DIRECT_IO_ALIGNMENT !== 0) this.stopDirect();
+    const writing = this.writeOut(bytes, this.position);
     // Awaited by the next flush or finish; a failure must not go unhandled meanwhile.
     writing.catch(() => undefined);
     this.writing = writing;
@@ -93,8 +114,34 @@ export class GatheredWriter {
     // More bytes than announced (the peer is wrong, which the hashes will show): buffers sized for
     // a small file would turn the rest into tiny writes.
     if (this.position >= this.expectedSize && this.buffers[this.current].length < GATHERED_WRITE_BYTES) {
-      this.buffers[this.current] = Buffer.allocUnsafe(GATHERED_WRITE_BYTES);
+      this.buffers[this.current] = this.allocate(GATHERED_WRITE_BYTES);
     }
+  }
+
+  /**
+   * Writes one buffer: directly while that works. A direct write the kernel refuses (EINVAL: this
+   * file system or disk cannot take it directly after all) is done again through the page cache,
+   * and so is the rest of the file.
+   */
+  private async writeOut(bytes: Buffer, position: number): Promise<void> {
+    if (this.direct !== undefined) {
+      try {
+        return await writeFully(this.handle, bytes, position);
+      } catch (error) {
+        if (errorCode(error) !== 'EINVAL') throw error;
+        this.stopDirect();
+      }
+    }
+    await writeFully(this.handle, bytes, position);
+  }
+
+  private stopDirect(): void {
+    this.direct?.setDirect(this.handle.fd, false);
+    this.direct = undefined;
+  }
+
+  private allocate(size: number): Buffer {
+    return this.direct?.alignedBuffer(size) ?? Buffer.allocUnsafe(size);
   }
 
   /**
@@ -104,7 +151,10 @@ export class GatheredWriter {
    * each descriptor once, so that later fsync could succeed over lost bytes.
    */
   private startEarlySync(): void {
-    if (this.position < this.nextSyncAt || this.syncing !== undefined || this.syncError !== undefined) return;
+    // Direct writes leave nothing in the page cache to flush: the next flush is due EARLY_SYNC_BYTES
+    // after the writes stop being direct (not at the tail, just before the caller's fsync).
+    if (this.direct !== undefined) this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
+    if (this.direct !== undefined || this.position < this.nextSyncAt || this.syncing !== undefined || this.syncError !== undefined) return;
     this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
     this.syncing = this.handle.datasync().then(
       () => (this.syncing = undefined),

@@ -1,6 +1,7 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hashFile, type FileHashes } from '../folder/hasher.js';
+import { loadDirectIo } from '../fs/direct-io.js';
 import { toAbsolute } from '../folder/paths.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
 import type { FileRecord } from '../store/types.js';
@@ -253,7 +254,7 @@ export class Puller {
   private async writeTemp(tempAbsolute: string, chunks: AsyncIterable<Uint8Array>, expectedSize: number): Promise<FileHashes> {
     await removePlanted(tempAbsolute);
     const handle = await createExclusive(tempAbsolute);
-    const writer = new GatheredWriter(handle, expectedSize);
+    const writer = new GatheredWriter(handle, expectedSize, await loadDirectIo());
     try {
       for await (const chunk of chunks) await writer.write(chunk);
       const hashes = await writer.finish();

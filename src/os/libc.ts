@@ -1,9 +1,9 @@
 import type { LibraryHandle } from 'koffi';
 
 /**
- * The C library through the koffi FFI, for the few calls Node does not offer (malloc_trim,
- * madvise), or undefined where it cannot be had: not Linux, not glibc (libc.so.6), or no koffi
- * build for this machine. Loaded once and shared.
+ * The C library through the koffi FFI, for the few calls Node does not offer (malloc_trim, madvise,
+ * fcntl), or undefined where it cannot be had: not Linux, not glibc (libc.so.6), or no koffi build
+ * for this machine. Loaded once and shared.
  */
 let libc: Promise<LibraryHandle | undefined> | undefined;
 
