@@ -451,10 +451,14 @@ function printReport(r: Results, targets: readonly Target[]): void {
   console.log('\ntargets');
   console.log(row(['     figure', 'target', 'measured']));
   for (const t of targets) console.log(`  ${t.pass ? 'PASS' : 'MISS'} ${row([t.label, t.target, t.value]).trimStart()}`);
-  if (problems.length > 0) {
-    console.log('\nwrong results');
-    for (const problem of problems) console.log(`  ${problem}`);
-  }
+  printProblems();
+}
+
+/** The wrong results found (a copy that differs), if any: in every mode, a partial run's too. */
+function printProblems(): void {
+  if (problems.length === 0) return;
+  console.log('\nwrong results');
+  for (const problem of problems) console.log(`  ${problem}`);
 }
 
 // ---------------------------------------------------------------- main
@@ -487,6 +491,7 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
   const latency = await benchLatency(mesh);
   if (config.smallOnly) {
     console.log(costRow(`${SMALL_FILES} small files`, await benchSmallFiles(mesh)));
+    printProblems();
     return problems.length > 0 ? 1 : 0;
   }
   const large = await benchLargeFile(mesh, config.fileBytes);
@@ -495,6 +500,7 @@ async function run(scope: BenchScope, config: Config, machine: Machine): Promise
     console.log(costRow('new large file', large));
     console.log(costRow('1% edit', edit));
     console.log(costRow('rename', await benchRename(mesh, config.fileBytes)));
+    printProblems();
     return problems.length > 0 ? 1 : 0;
   }
   const small = await benchSmallFiles(mesh);
