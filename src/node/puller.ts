@@ -1,8 +1,8 @@
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hashFile, type FileHashes } from '../folder/hasher.js';
-import { loadDirectIo } from '../fs/direct-io.js';
 import { toAbsolute } from '../folder/paths.js';
+import { loadDirectIo } from '../fs/direct-io.js';
 import { BasisMismatchError, DeltaError, rebuild, type RebuildAttempt } from '../delta/index.js';
 import type { FileRecord } from '../store/types.js';
 import {
