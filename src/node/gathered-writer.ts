@@ -151,10 +151,13 @@ export class GatheredWriter {
    * each descriptor once, so that later fsync could succeed over lost bytes.
    */
   private startEarlySync(): void {
-    // Direct writes leave nothing in the page cache to flush: the next flush is due EARLY_SYNC_BYTES
-    // after the writes stop being direct (not at the tail, just before the caller's fsync).
-    if (this.direct !== undefined) this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
-    if (this.direct !== undefined || this.position < this.nextSyncAt || this.syncing !== undefined || this.syncError !== undefined) return;
+    if (this.direct !== undefined) {
+      // Direct writes leave nothing in the page cache to flush: the next flush is due EARLY_SYNC_BYTES
+      // after the writes stop being direct (not at the tail, just before the caller's fsync).
+      this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
+      return;
+    }
+    if (this.position < this.nextSyncAt || this.syncing !== undefined || this.syncError !== undefined) return;
     this.nextSyncAt = this.position + EARLY_SYNC_BYTES;
     this.syncing = this.handle.datasync().then(
       () => (this.syncing = undefined),
