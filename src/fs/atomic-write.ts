@@ -13,7 +13,7 @@ export function tempPathFor(target: string): string {
 const WRITES_IN_FLIGHT = 3;
 
 /** Writes all of `chunk` at `position` (a write may take less than it was given). */
-async function writeFully(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+export async function writeFully(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
   for (let done = 0; done < chunk.length; ) {
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;

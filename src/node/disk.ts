@@ -137,13 +137,6 @@ export function openNoFollow(absolute: string): Promise<FileHandle> {
   return open(absolute, OPEN_NO_FOLLOW);
 }
 
-/** Writes all of `chunk` at `position` (a write may take less than it was given). */
-export async function writeFully(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
-    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
-  }
-}
 
 /** unlink that does not mind the file being gone already. */
 export async function unlinkIfPresent(absolute: string): Promise<void> {

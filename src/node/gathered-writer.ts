@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { errorCode } from '../folder/folder-fs.js';
 import { BlockHasher, type FileHashes } from '../folder/hasher.js';
+import { writeFully } from '../fs/atomic-write.js';
 import { DIRECT_IO_ALIGNMENT, type DirectIo } from '../fs/direct-io.js';
-import { writeFully } from './disk.js';
 
 /**
  * Bytes gathered before one write to a temp file. A transfer hands the puller pieces as the network
