@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, chmod, mkdir, open, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { EMPTY_FILE_CONTENT_HASH, openScanner, symlinkContentHash, type ScanProgress } from '../src/folder/index.js';
+import { COMMIT_BATCH_SIZE, EMPTY_FILE_CONTENT_HASH, openScanner, symlinkContentHash, type ScanProgress } from '../src/folder/index.js';
 import { BLOCK_HASH_BYTES } from '../src/store/types.js';
 import { compare, counterOf } from '../src/store/version-vector.js';
 import { ageTree, livePaths, put, recordOf, testFolder } from './folder-helpers.js';
@@ -333,6 +333,15 @@ describe('scanner: recording a folder', () => {
     assert.equal(last.bytesHashed, 500_000);
     assert.ok(calls.some((c) => c.phase === 'walking'));
     assert.equal((await readFile(join(root, 'f0.txt'))).length, 10_000);
+  });
+
+  it('tells of each commit while the scan goes on, so its records can be announced before it ends', async (t) => {
+    const { root, store, scanner } = await testFolder(t);
+    const files = 2 * COMMIT_BATCH_SIZE + 10;
+    for (let i = 0; i < files; i++) await put(root, `f${String(i).padStart(4, '0')}.txt`, `file ${i}`);
+    const recordedAtEachCommit: number[] = [];
+    await scanner.scan({ onCommitted: () => recordedAtEachCommit.push(store.lastSequence) });
+    assert.deepEqual(recordedAtEachCommit, [COMMIT_BATCH_SIZE, 2 * COMMIT_BATCH_SIZE, files]);
   });
 });
 

@@ -10,7 +10,8 @@ export const COMMIT_BATCH_SIZE = 250;
 
 /**
  * Gathers a scan's changes and commits them in batches, one commit at a time, each after
- * `beforeCommit` (the folder check: nothing is committed once the folder is found missing).
+ * `beforeCommit` (the folder check: nothing is committed once the folder is found missing) and
+ * followed by `afterCommit` (the node announcing them).
  * Changes added together (a move's tombstone and new record) always land in the same commit.
  */
 export class ChangeBatcher {
@@ -21,6 +22,7 @@ export class ChangeBatcher {
   constructor(
     private readonly store: Store,
     private readonly beforeCommit: () => Promise<void>,
+    private readonly afterCommit?: () => void,
     private readonly batchSize = COMMIT_BATCH_SIZE,
   ) {}
 
@@ -44,6 +46,7 @@ export class ChangeBatcher {
         this.failed = true;
         throw error;
       }
+      this.afterCommit?.();
     });
     // The next commit waits for this one whatever its outcome; this caller sees the failure.
     this.last = run.catch(() => undefined);

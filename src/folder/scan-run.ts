@@ -68,6 +68,11 @@ export interface ScanOptions {
    * so an aborted scan records none.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Called after each of this scan's commits (one every COMMIT_BATCH_SIZE changes), while the scan
+   * goes on: what is committed can be announced to peers without waiting for the whole scan.
+   */
+  readonly onCommitted?: () => void;
 }
 
 export interface ScanRunComponents {
@@ -130,10 +135,14 @@ export class ScanRun {
     private readonly options: ScanOptions,
   ) {
     this.progress = new ProgressMeter(options.onProgress ?? components.onProgress, components.progressIntervalMs);
-    this.batcher = new ChangeBatcher(components.store, async () => {
-      await components.checkFolder();
-      await this.lowerRacySince();
-    });
+    this.batcher = new ChangeBatcher(
+      components.store,
+      async () => {
+        await components.checkFolder();
+        await this.lowerRacySince();
+      },
+      options.onCommitted,
+    );
     this.walker = new Walker({
       root: components.root,
       fs: components.fs,

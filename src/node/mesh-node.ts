@@ -370,7 +370,9 @@ export class MeshNode {
 
   /** Scans, and announces what it committed; the initial scan is reported as a whole (initial-scan), not path by path. */
   private async scan(paths: string[] | undefined, initial = false): Promise<ScanReport> {
-    const report = await this.folder.scanner.scan(paths === undefined ? {} : { paths });
+    // Each commit is announced as it lands: peers start pulling while a long scan goes on.
+    const onCommitted = () => this.exchange?.notifyCommitted();
+    const report = await this.folder.scanner.scan(paths === undefined ? { onCommitted } : { paths, onCommitted });
     const committed = committedSomething(report);
     if (committed) this.tracker.committed();
     // A scan that found only unreadable paths is reported too: the user must hear of them.
