@@ -14,7 +14,7 @@ import { applyDelta, collect, DeltaError, encodeDelta, encodeSignature, decodeSi
 import { InvalidMeshKeyError } from '../src/node/errors.js';
 import { ConfigError, parseFolderConfig } from '../src/node/config.js';
 import { generateMeshKey, parseMeshKey } from '../src/node/keys.js';
-import { MeshProtocolError } from '../src/protocol/errors.js';
+import { MeshProtocolError, StreamEndedError } from '../src/protocol/errors.js';
 import {
   BatchBuilder,
   decodeIndexBatch,
@@ -141,6 +141,27 @@ describe('fuzzing: every decoder only throws its own typed errors', () => {
         await onlyTypedAsync(MeshProtocolError, async () => {
           while ((await readMessage(reader, 1024, 'a message')) !== undefined);
         });
+      }),
+      options,
+    );
+    // A message the reader says is queued whole is read without the stream's end cutting it short.
+    await fc.assert(
+      fc.asyncProperty(inputs(framedSamples), fc.integer({ min: 1, max: 8 }), async (bytes, pieces) => {
+        const reader = readerOf(receivedStream(bytes, pieces, false));
+        for (;;) {
+          const queued = reader.messageQueued();
+          let message: Uint8Array | undefined;
+          try {
+            message = await readMessage(reader, 1024, 'a message');
+          } catch (error) {
+            assert.ok(!queued || !(error instanceof StreamEndedError), 'a queued message ran past the end of the stream');
+            return;
+          }
+          if (message === undefined) {
+            assert.equal(queued, false, 'a message said to be queued was not there');
+            return;
+          }
+        }
       }),
       options,
     );

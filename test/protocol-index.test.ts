@@ -55,7 +55,8 @@ describe('index exchange', () => {
     const storeB = new MemoryStore();
     await commitFiles(storeA, 'docs', 2500);
     await startExchange(t, a, storeA);
-    const atB = await startExchange(t, b, storeB);
+    // One wire batch per onBatch: none is merged with the next (see the test after this one).
+    const atB = await startExchange(t, b, storeB, { applyRecords: 1000 });
     await b.dial(a.getMultiaddrs()[0]);
 
     await eventually(async () => (await received(storeB, a)) === storeA.lastSequence, 10_000, 'B to hold all of A\'s records');
@@ -75,6 +76,39 @@ describe('index exchange', () => {
     );
     assert.ok(!('inode' in records[0]), 'a remote record has no inode');
     assert.deepEqual(atB.errors, []);
+  });
+
+  it('hands batches that arrived while one was applied to the next onBatch together, up to applyRecords records', async (t) => {
+    const [a, b] = [await startNode(t), await startNode(t)];
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    await commitFiles(storeA, 'docs', 4500);
+    const bytes = { sent: 0, received: 0 };
+    const atA = await startExchange(t, a, storeA, { traffic: { sent: (_peer, n) => (bytes.sent += n), received: () => undefined } });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const calls: RemoteRecord[][] = [];
+    await startExchange(t, b, storeB, {
+      applyRecords: 2000,
+      traffic: { sent: () => undefined, received: (_peer, n) => (bytes.received += n) },
+      onBatch: async (_peer, records) => {
+        calls.push(records);
+        if (calls.length === 1) await held;
+      },
+    });
+    await b.dial(a.getMultiaddrs()[0]);
+
+    // The first batch is held while A sends the other four, until all of them are at B.
+    const peerB = b.peerId.toString();
+    await eventually(() => calls.length === 1 && atA.exchange.sentTo(peerB)?.sequence === 4500 && bytes.received === bytes.sent, 10_000, 'every batch at B');
+    release();
+    await eventually(async () => (await received(storeB, a)) === 4500, 10_000, 'all of A\'s records');
+    assert.deepEqual(
+      calls.map((records) => records.length),
+      [1000, 2000, 1500],
+    );
+    const sequences = calls.flat().map((record) => record.sequence);
+    assert.deepEqual(sequences, Array.from({ length: 4500 }, (_, k) => k + 1), 'every record once, in order');
   });
 
   it("knows how far it has read a peer's index: caught up only once everything up to the peer's head is handled", async (t) => {

@@ -7,11 +7,13 @@ import {
   INDEX_MAX_INBOUND_STREAMS,
   INDEX_MAX_OUTBOUND_STREAMS,
   INDEX_PROTOCOL,
+  MAX_APPLY_BATCH_BYTES,
+  MAX_APPLY_RECORDS,
   MAX_INDEX_MESSAGE_BYTES,
   MAX_INDEX_REQUEST_BYTES,
 } from './constants.js';
 import { asError, ProtocolError, StreamEndedError, UnsendableRecordError } from './errors.js';
-import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest } from './messages-codec.js';
+import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest, type Batch } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, readMessage, StreamReader, StreamWriter } from './streams.js';
 import type { RemoteRecord } from './wire-record.js';
 import { metered, type TrafficMeter } from './traffic.js';
@@ -45,7 +47,8 @@ export interface IndexExchangeInit {
   /**
    * A batch of a peer's records, in its sequence order; `lastSequence` is the highest sequence the
    * batch covers. Resolve once what must be acted on is durable: progress is stored after it.
-   * A rejection ends the stream (it is reopened later from the stored progress).
+   * A rejection ends the stream (it is reopened later from the stored progress). Batches that
+   * arrived while an earlier one was handled come as one, see `applyRecords`.
    */
   onBatch(peer: string, records: RemoteRecord[], lastSequence: number): Promise<void>;
   /**
@@ -65,6 +68,11 @@ export interface IndexExchangeInit {
   keepAliveInterval?: number;
   /** Backoff before reopening a failed stream: doubles from `min` to `max` (ms; default 1 s to 60 s). */
   retryDelay?: { min: number; max: number };
+  /**
+   * Batches already received when onBatch is next called are handed to it together while they
+   * hold fewer than this many records (default MAX_APPLY_RECORDS) and MAX_APPLY_BATCH_BYTES.
+   */
+  applyRecords?: number;
   /**
    * Resolves once the store may be served and peers' records applied (the node's first scan).
    * Until then the protocol is registered but a peer's request waits for it (within the peer's
@@ -131,12 +139,14 @@ export class IndexExchange {
   private readonly idleTimeout: number;
   private readonly keepAliveInterval: number;
   private readonly retryDelay: { min: number; max: number };
+  private readonly applyRecords: number;
 
   constructor(private readonly init: IndexExchangeInit) {
     this.firstMessageTimeout = init.firstMessageTimeout ?? INDEX_FIRST_MESSAGE_TIMEOUT;
     this.idleTimeout = init.idleTimeout ?? INDEX_IDLE_TIMEOUT;
     this.keepAliveInterval = init.keepAliveInterval ?? INDEX_KEEP_ALIVE_INTERVAL;
     this.retryDelay = init.retryDelay ?? { min: 1000, max: 60_000 };
+    this.applyRecords = init.applyRecords ?? MAX_APPLY_RECORDS;
   }
 
   async start(): Promise<void> {
@@ -388,10 +398,13 @@ export class IndexExchange {
       await writer.writeMessage(encodeIndexRequest(received));
       await writer.end(idle.signal);
       let previous: number | undefined;
-      for (;;) {
+      let batchBytes = 0;
+      const readBatch = async (): Promise<Batch | undefined> => {
         const bytes = await readMessage(reader, MAX_INDEX_MESSAGE_BYTES, 'an index batch');
-        if (bytes === undefined) return; // the server closed the stream (it stopped)
-        const { records, lastSequence, head } = decodeIndexBatch(bytes);
+        if (bytes === undefined) return undefined; // the server closed the stream (it stopped)
+        batchBytes += bytes.length;
+        const batch = decodeIndexBatch(bytes);
+        const { records, lastSequence } = batch;
         if (previous !== undefined) {
           // The first batch may start anywhere (the server may resend all); later ones move on.
           if (lastSequence < previous) throw new ProtocolError(`batch goes back from sequence ${previous} to ${lastSequence}`);
@@ -400,6 +413,21 @@ export class IndexExchange {
           }
         }
         previous = lastSequence;
+        return batch;
+      };
+      for (;;) {
+        batchBytes = 0;
+        const first = await readBatch();
+        if (first === undefined) return;
+        let { records, lastSequence, head } = first;
+        // Batches that arrived meanwhile go with it: one apply keeps its transfers flowing where
+        // an apply per batch would drain them and start again at each batch's end.
+        while (records.length < this.applyRecords && batchBytes < MAX_APPLY_BATCH_BYTES && reader.messageQueued()) {
+          const next = await readBatch();
+          if (next === undefined) break;
+          records = records.concat(next.records);
+          ({ lastSequence, head } = next);
+        }
         client.progress = { received, head };
         idle.stop(); // we are the busy side now
         if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);

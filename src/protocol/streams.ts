@@ -234,6 +234,28 @@ export class StreamReader {
     return out;
   }
 
+  /**
+   * Whether a whole length-prefixed message (see readMessage) is queued already, so that reading
+   * it will not wait. A malformed length counts as whole: reading it then throws.
+   */
+  messageQueued(): boolean {
+    let length = 0;
+    let scale = 1;
+    let lengthBytes = 0;
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c];
+      for (let at = c === 0 ? this.offset : 0; at < chunk.length; at++) {
+        const byte = chunk[at];
+        lengthBytes++;
+        length += (byte & 0x7f) * scale;
+        if ((byte & 0x80) === 0) return this.queued - lengthBytes >= length;
+        if (lengthBytes >= MAX_LENGTH_BYTES) return true;
+        scale *= 128;
+      }
+    }
+    return false;
+  }
+
   /** One byte, or undefined at the end of the stream. */
   async byte(): Promise<number | undefined> {
     const one = await this.next(1);
