@@ -77,9 +77,10 @@ async function available(tools: readonly Tool[]): Promise<Tool[]> {
   return ready;
 }
 
-async function checkFreeSpace(fileBytes: number): Promise<void> {
-  // One tool at a time: the file on both nodes, its edited copy staged, a receiver's temp file, small files.
-  const needed = 5 * fileBytes + 64 * MIB;
+async function checkFreeSpace(fileBytes: number, tools: number): Promise<void> {
+  // Per tool (its folders stay until the run ends): the file on both nodes, its edited copy staged,
+  // a receiver's temp file, small files.
+  const needed = tools * (5 * fileBytes + 64 * MIB);
   const info = await statfs(os.tmpdir());
   const free = info.bavail * info.bsize;
   if (free < needed) throw new BenchError(`the benchmark needs ${(needed / 1e9).toFixed(2)} GB free in ${os.tmpdir()}, there is ${(free / 1e9).toFixed(2)} GB`);
@@ -96,7 +97,7 @@ async function main(): Promise<number> {
   if (unavailable !== undefined) throw new BenchError(`bench:compare runs its nodes in network namespaces: ${unavailable}`);
   const tools = await available(readTools());
   if (tools.length === 0) throw new BenchError('no tool to run');
-  await checkFreeSpace(fileBytes);
+  await checkFreeSpace(fileBytes, tools.length);
   await mkdir(OUT_DIR, { recursive: true });
   // The netns helpers' own hooks (kill the nodes, delete the namespaces) run first, installed with the first LAN.
   process.once('SIGINT', onSignal);
