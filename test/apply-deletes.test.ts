@@ -6,7 +6,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DELETE_BATCH } from '../src/node/batch-delete.js';
-import { assertConverged, outcomeOf, pair, sync } from './apply-helpers.js';
+import { COMMIT_BATCH_SIZE } from '../src/folder/index.js';
+import { announced, assertConverged, outcomeOf, pair, sync } from './apply-helpers.js';
 import { put } from './folder-helpers.js';
 
 const FILES = DELETE_BATCH + 44;
@@ -31,6 +32,24 @@ describe('apply: deletes in batches', () => {
     const old = await b.store.get('old');
     assert.equal(old?.deleted, true, 'the folder has its tombstone');
     assert.equal(await readFile(join(b.root, 'keep.txt'), 'utf8'), 'stays');
+    await assertConverged(a, b);
+  });
+
+  it('a folder deleted elsewhere goes even when its tombstones arrive in two parts, cut where a scan commit ends', async (t) => {
+    const { a, b } = await pair(t);
+    for (const sub of ['x', 'y']) for (let i = 0; i < 150; i++) await put(a.root, `old/${sub}/f-${String(i).padStart(3, '0')}.txt`, `${sub} ${i}`);
+    await put(a.root, 'keep.txt', 'stays');
+    await sync(a, b);
+    const before = a.store.lastSequence;
+    await rm(join(a.root, 'old'), { recursive: true });
+    await a.scanner.scan();
+
+    // A peer hears of each of A's commits as it lands (COMMIT_BATCH_SIZE tombstones at a time).
+    const tombstones = (await announced(a)).filter((record) => record.sequence > before).sort((x, y) => x.sequence - y.sequence);
+    assert.equal(tombstones.length, 303);
+    await b.applier.apply(tombstones.slice(0, COMMIT_BATCH_SIZE));
+    await b.applier.apply(tombstones.slice(COMMIT_BATCH_SIZE));
+    assert.equal((await b.store.get('old'))?.deleted, true, 'the folder has its tombstone');
     await assertConverged(a, b);
   });
 

@@ -541,7 +541,10 @@ export class ScanRun {
 
   private async recordDeletions(): Promise<void> {
     const { store } = this.components;
-    for (const path of this.deletions.keys()) {
+    // Deepest first (a descendant's path is the longer): peers get these in batches, and one that
+    // applied a folder's tombstone before its files' would keep the folder, as not empty, for good.
+    const deepestFirst = [...this.deletions.keys()].sort((a, b) => b.length - a.length);
+    for (const path of deepestFirst) {
       this.components.racy.delete(path);
       const previous = await store.get(path);
       if (previous === undefined || previous.deleted) continue;
