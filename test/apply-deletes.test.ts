@@ -53,6 +53,23 @@ describe('apply: deletes in batches', () => {
     await assertConverged(a, b);
   });
 
+  it('a folder replaced by a file elsewhere becomes the file even when the records arrive in two parts', async (t) => {
+    const { a, b } = await pair(t);
+    for (const sub of ['x', 'y']) for (let i = 0; i < 150; i++) await put(a.root, `old/${sub}/f-${String(i).padStart(3, '0')}.txt`, `${sub} ${i}`);
+    await sync(a, b);
+    const before = a.store.lastSequence;
+    await rm(join(a.root, 'old'), { recursive: true });
+    await writeFile(join(a.root, 'old'), 'now a file');
+    await a.scanner.scan();
+
+    const records = (await announced(a)).filter((record) => record.sequence > before).sort((x, y) => x.sequence - y.sequence);
+    assert.equal(records.length, 303);
+    await b.applier.apply(records.slice(0, COMMIT_BATCH_SIZE));
+    await b.applier.apply(records.slice(COMMIT_BATCH_SIZE));
+    assert.equal(await readFile(join(b.root, 'old'), 'utf8'), 'now a file');
+    await assertConverged(a, b);
+  });
+
   it('each path of a batch is still checked: an edit made here since the scan is kept, and so is its folder', async (t) => {
     const { a, b } = await pair(t);
     for (const name of ['a', 'b', 'c']) await put(a.root, `d/${name}.txt`, name);

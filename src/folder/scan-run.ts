@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Store } from '../store/types.js';
+import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { ChangeBatcher } from './change-batcher.js';
 import { EventLoopYielder } from './event-loop.js';
 import { describeError, errorCode, isNotFound, nodeFolderFs, type FolderFs } from './folder-fs.js';
@@ -115,6 +115,8 @@ export class ScanRun {
   private readonly hashJobs: HashJob[] = [];
   /** Records in scope not seen on disk: deleted, unless a new file turns one into a move. */
   private readonly deletions = new Map<string, KnownScanEntry>();
+  /** Files and symlinks found where folders were recorded: committed after the deletes (see addChange). */
+  private readonly replacingFolders: FileChange[] = [];
   /** Deletion candidates by content hash (hex), for move detection. */
   private readonly deletionsByContent = new Map<string, string[]>();
   /** Deletion candidates (files) by inode: a new path with one of these may be a rename of it. */
@@ -356,7 +358,20 @@ export class ScanRun {
       return;
     }
     this.count(planned.kind, path, planned.change.size);
-    await this.batcher.add(planned.change);
+    await this.addChange(planned.change, previous);
+  }
+
+  /**
+   * Adds a change to the next commit, unless it puts a file or symlink where a folder is recorded:
+   * that one waits for the deletes of what the folder held (recordDeletions). Peers hear of each
+   * commit as it lands; one that got the file first would find the folder still full and keep it.
+   */
+  private async addChange(change: FileChange, previous: FileRecord | undefined): Promise<void> {
+    if (previous !== undefined && !previous.deleted && previous.type === 'directory' && change.type !== 'directory') {
+      this.replacingFolders.push(change);
+      return;
+    }
+    await this.batcher.add(change);
   }
 
   private count(kind: 'added' | 'modified' | 'metadata', path: string, bytes: number): void {
@@ -451,7 +466,7 @@ export class ScanRun {
       }
     }
     this.count(planned.kind, job.path, planned.change.size);
-    await this.batcher.add(planned.change);
+    await this.addChange(planned.change, previous);
   }
 
   /**
@@ -539,6 +554,7 @@ export class ScanRun {
     return chosen;
   }
 
+  /** Records the deletes, then the files and symlinks that replaced folders (see addChange). */
   private async recordDeletions(): Promise<void> {
     const { store } = this.components;
     // Deepest first (a descendant's path is the longer): peers get these in batches, and one that
@@ -554,6 +570,7 @@ export class ScanRun {
       await this.yielder.yieldIfDue();
     }
     this.deletions.clear();
+    for (const change of this.replacingFolders) await this.batcher.add(change);
   }
 }
 
