@@ -5,7 +5,6 @@ import { syncDirectory } from '../fs/atomic-write.js';
 import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
 import { toAbsolute } from '../folder/paths.js';
-import { permissionsOf } from '../folder/records.js';
 import { comparePaths } from '../store/memory-store.js';
 import type { FileChange, FileRecord, Store } from '../store/types.js';
 import { EMPTY_VECTOR, merge, type VersionVector } from '../store/version-vector.js';
@@ -30,12 +29,12 @@ import { LocalContentIndex, WantedContent } from './local-content.js';
 import { MoveSources } from './move-sources.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
-import { applyDeletes as applyDeleteBatches, tombstoneOf, type PlainDelete } from './batch-delete.js';
+import { applyDeletes as applyDeleteBatches, tombstoneOf } from './batch-delete.js';
+import type { PlainChange } from './locked-batch.js';
+import { applyFolders as applyFolderBatches, isPlainFolder } from './batch-folders.js';
 import { Puller, type Exchange, type PulledFile, type SignatureSource } from './puller.js';
-import { remoteRecordProblem, type RemoteRecord } from './remote-record.js';
+import { APPLIED_MODE_MASK, contentChangeOf, remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
-/** Permission bits a peer may set: never setuid, setgid or sticky. */
-const APPLIED_MODE_MASK = 0o777;
 /** Peers one pull tries at most (each goes on from what the previous one sent). */
 export const MAX_PULL_SOURCES = 3;
 /**
@@ -129,7 +128,7 @@ export class ApplyRun {
       this.wantedContent(),
     );
 
-    await this.each(folders, 1);
+    await this.applyFolders(folders);
     const replacingFolders: RemoteRecord[][] = [];
     const { whole, rest } = await this.selectWholeFiles(files);
     await Promise.allSettled([
@@ -181,24 +180,54 @@ export class ApplyRun {
   }
 
   /**
+   * Phase 1, parents first: a run of folders that each dominate the local version of their path
+   * (one record, no conflict, nothing but a folder recorded there: a new tree) is made in batches
+   * (batch-folders.ts); any other folder alone, as every record is.
+   */
+  private applyFolders(groups: RemoteRecord[][]): Promise<void> {
+    return this.inOrderBatched(
+      groups,
+      (remote, local) => isPlainFolder(remote, local),
+      (items) => applyFolderBatches(this.batchComponents(), items),
+    );
+  }
+
+  /**
    * Phase 3, in order: a run of deletes that each dominate the local version of their path (one
    * record, no conflict: a folder deleted elsewhere) is applied in batches (batch-delete.ts); any
    * other delete alone, as every record is.
    */
-  private async applyDeletes(groups: RemoteRecord[][]): Promise<void> {
+  private applyDeletes(groups: RemoteRecord[][]): Promise<void> {
+    return this.inOrderBatched(
+      groups,
+      () => true,
+      (items) => applyDeleteBatches(this.batchComponents(), items),
+    );
+  }
+
+  /**
+   * Applies `groups` in their order: each run of single records that dominate their local version
+   * (planner: 'apply') and that `fits` goes to `batch` as one (the local records read in one batch
+   * beforehand); any other group alone.
+   */
+  private async inOrderBatched(
+    groups: RemoteRecord[][],
+    fits: (remote: RemoteRecord, local: FileRecord | undefined) => boolean,
+    batch: (items: PlainChange[]) => Promise<void>,
+  ): Promise<void> {
     const candidates = groups.filter((group) => this.isPlainSingle(group));
     const locals = new Map<RemoteRecord[], FileRecord | undefined>();
     for (const [k, local] of (await this.components.store.getMany(candidates.map((group) => group[0].path))).entries()) locals.set(candidates[k], local);
-    let run: PlainDelete[] = [];
+    let run: PlainChange[] = [];
     const flush = async () => {
       if (run.length === 0) return;
-      await applyDeleteBatches({ ...this.components, report: this.report, committed: (record) => this.index?.add(record) }, run);
+      await batch(run);
       run = [];
     };
     for (const group of groups) {
       const [remote] = group;
       const local = locals.get(group);
-      if (locals.has(group) && decide(local, remote).action === 'apply') {
+      if (locals.has(group) && fits(remote, local) && decide(local, remote).action === 'apply') {
         run.push({ remote, local, version: merge(local?.version ?? EMPTY_VECTOR, remote.version) });
         continue;
       }
@@ -206,6 +235,11 @@ export class ApplyRun {
       await this.each([group], 1);
     }
     await flush();
+  }
+
+  /** What the batch appliers need: the components, this apply's report, and its index of local content told of each commit. */
+  private batchComponents() {
+    return { ...this.components, report: this.report, committed: (record: FileRecord) => this.index?.add(record) };
   }
 
   /**
@@ -414,7 +448,7 @@ export class ApplyRun {
       await syncDirectory(dirname(absolute));
       if (dirname(from) !== dirname(absolute)) await syncDirectory(dirname(from));
       crashPoint('placed-before-commit');
-      await this.commit(contentChange(remote, after, version));
+      await this.commit(contentChangeOf(remote, after, version));
       this.index?.remove(source.path);
       const pull: PullSummary = { peer: remote.peer, source: 'move', from: source.path, attempts: [], literalBytes: 0, reusedBytes: remote.size };
       return { applied: { action: 'file', pull } };
@@ -468,7 +502,7 @@ export class ApplyRun {
       await syncDirectory(dirname(absolute));
       crashPoint('placed-before-commit');
       const after = await lstat(absolute, { bigint: true });
-      await this.commit(contentChange(remote, after, version));
+      await this.commit(contentChangeOf(remote, after, version));
       return { applied: { ...applied, ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
     });
   }
@@ -478,7 +512,7 @@ export class ApplyRun {
     return this.locked(remote.path, local, async (stats, absolute) => {
       if (!diskMatches(local, stats)) return skipped('changed-locally');
       const after = await finishFile(absolute, remote.mode & APPLIED_MODE_MASK, remote.mtimeNs);
-      await this.commit(contentChange(remote, after, version));
+      await this.commit(contentChangeOf(remote, after, version));
       return { applied: { action: 'metadata' } };
     });
   }
@@ -498,7 +532,7 @@ export class ApplyRun {
       await syncDirectory(dirname(absolute));
       const after = await lstat(absolute, { bigint: true });
       if (!after.isDirectory()) throw new Error(`${JSON.stringify(remote.path)} is not a folder after it was made`);
-      await this.commit(contentChange(remote, after, version));
+      await this.commit(contentChangeOf(remote, after, version));
       return { applied: { action: 'directory', ...(conflictCopy === undefined ? {} : { conflictCopy }) } };
     });
   }
@@ -608,23 +642,6 @@ function sameBytes(a: Pick<FileRecord, 'type' | 'contentHash' | 'symlinkTarget'>
   return a.type === b.type && a.symlinkTarget === b.symlinkTarget && Buffer.from(a.contentHash).equals(b.contentHash);
 }
 
-/** The record of a remote version now on disk: its content and version, this disk's metadata. */
-function contentChange(remote: RemoteRecord, stats: BigIntStats, version: VersionVector): FileChange {
-  return {
-    path: remote.path,
-    type: remote.type,
-    size: remote.type === 'file' ? Number(stats.size) : 0,
-    mtimeNs: stats.mtimeNs,
-    mode: permissionsOf(stats),
-    inode: stats.ino,
-    blockHashes: remote.blockHashes,
-    contentHash: remote.contentHash,
-    symlinkTarget: remote.symlinkTarget,
-    version,
-    deleted: false,
-    modifiedBy: remote.modifiedBy,
-  };
-}
 
 /** A stored record as a change to commit (the store assigns a new sequence). */
 function changeOf(record: FileRecord): FileChange {

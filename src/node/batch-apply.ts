@@ -25,7 +25,7 @@ import { createExclusiveSync, diskMatches, ensureRealParents, lstatSyncOrUndefin
 import { ensureSpaceFor } from './disk-space.js';
 import { ContentMismatchError } from './errors.js';
 import { misbehaviourOf } from './peer-penalties.js';
-import type { RemoteRecord } from './remote-record.js';
+import { APPLIED_MODE_MASK, type RemoteRecord } from './remote-record.js';
 
 /**
  * Fetches whole files from one peer on one stream (the fetch protocol; in tests an in-process
@@ -44,8 +44,6 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** Permission bits a peer may set: never setuid, setgid or sticky. */
-const APPLIED_MODE_MASK = 0o777;
 /** Fetch batches in flight at once: one placing its files while the next is on the wire. */
 const BATCHES_IN_FLIGHT = 2;
 /** What a request's file costs in the FetchRequest beyond its path: version counters, hash, framing. */

@@ -7,7 +7,7 @@ import type { FileChange, FileRecord } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
 import type { ApplyAction, ApplyReportBuilder } from './apply-report.js';
 import { diskMatches, removeEmptyFolder } from './disk.js';
-import { inLockedBatches, type LockedBatchComponents, type PathNow } from './locked-batch.js';
+import { inLockedBatches, type LockedBatchComponents, type PathNow, type PlainChange } from './locked-batch.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -17,15 +17,6 @@ import type { RemoteRecord } from './remote-record.js';
  * unlinks at most.
  */
 export const DELETE_BATCH = 256;
-
-/** A delete whose version dominates the local one (planner: 'apply'), decided before the lock. */
-export interface PlainDelete {
-  readonly remote: RemoteRecord;
-  /** The local record it was decided against: it must still be the one stored. */
-  readonly local: FileRecord | undefined;
-  /** The tombstone's version: merge(local, remote). */
-  readonly version: VersionVector;
-}
 
 export interface DeleteComponents extends LockedBatchComponents {
   readonly report: ApplyReportBuilder;
@@ -45,13 +36,13 @@ const NO_BYTES = new Uint8Array(0);
  * records are not: the next scan records those deletes itself, and two tombstones are never a
  * conflict. Only a missing folder throws; a failed commit is reported against its whole batch.
  */
-export async function applyDeletes(components: DeleteComponents, deletes: readonly PlainDelete[]): Promise<void> {
+export async function applyDeletes(components: DeleteComponents, deletes: readonly PlainChange[]): Promise<void> {
   await inLockedBatches(components, deletes, DELETE_BATCH, (batch, now) => deleteBatch(components, batch, now));
 }
 
-async function deleteBatch(components: DeleteComponents, deletes: readonly PlainDelete[], now: readonly PathNow[]): Promise<void> {
+async function deleteBatch(components: DeleteComponents, deletes: readonly PlainChange[], now: readonly PathNow[]): Promise<void> {
   const { store, report, committed } = components;
-  const done: { item: PlainDelete; action: ApplyAction }[] = [];
+  const done: { item: PlainChange; action: ApplyAction }[] = [];
   /** Folders that lost an entry, and folders removed (no fsync of those: their parent's holds it). */
   const touched = new Set<string>();
   const removed = new Set<string>();

@@ -3,6 +3,7 @@ import type { FolderLock } from '../folder/folder-lock.js';
 import { parentPath, toAbsolute } from '../folder/paths.js';
 import { asError } from '../protocol/errors.js';
 import type { FileRecord, Store } from '../store/types.js';
+import type { VersionVector } from '../store/version-vector.js';
 import { ensureRealParents, lstatSyncOrUndefined } from './disk.js';
 import type { RemoteRecord } from './remote-record.js';
 
@@ -18,6 +19,15 @@ export type PathNow =
   | { readonly kind: 'failed'; readonly error: Error }
   /** What lstat shows at the path: undefined when nothing is there or a parent folder is missing. */
   | { readonly kind: 'read'; readonly absolute: string; readonly stats: BigIntStats | undefined };
+
+/** A record that dominates the local one (planner: 'apply'), decided before the lock. */
+export interface PlainChange {
+  readonly remote: RemoteRecord;
+  /** The local record it was decided against: it must still be the one stored. */
+  readonly local: FileRecord | undefined;
+  /** The version to record: merge(local, remote). */
+  readonly version: VersionVector;
+}
 
 /** What a locked batch needs of the applier. */
 export interface LockedBatchComponents {

@@ -6,15 +6,13 @@ import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches } from './disk.js';
 import { inLockedBatches, type LockedBatchComponents, type PathNow } from './locked-batch.js';
 import type { Decision } from './planner.js';
-import type { RemoteRecord } from './remote-record.js';
+import { APPLIED_MODE_MASK, type RemoteRecord } from './remote-record.js';
 
 /**
  * Records committed per hold of the folder lock: one synced commit for many, while a scan waiting
  * for the lock waits only for about this many lstat calls.
  */
 export const RECORD_ONLY_BATCH = 512;
-/** Permission bits a peer may set (as the applier applies them). */
-const APPLIED_MODE_MASK = 0o777;
 
 /**
  * A remote version whose content this folder already holds exactly as announced, so applying it

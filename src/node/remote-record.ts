@@ -1,10 +1,16 @@
+import type { BigIntStats } from 'node:fs';
+import { permissionsOf } from '../folder/records.js';
 import type { RemoteRecord as WireRemoteRecord } from '../protocol/wire-record.js';
-import type { FileRecord } from '../store/types.js';
+import type { FileChange, FileRecord } from '../store/types.js';
+import type { VersionVector } from '../store/version-vector.js';
 
 // One check for every record a peer sends: the protocol's (fromWire applies it to what arrives,
 // toWire to what leaves, and the applier again before it decides anything).
 export { remoteRecordProblem } from '../protocol/wire-record.js';
 export { MAX_SYMLINK_TARGET_BYTES } from '../protocol/constants.js';
+
+/** Permission bits a peer may set: never setuid, setgid or sticky. */
+export const APPLIED_MODE_MASK = 0o777;
 
 /**
  * A record as a peer announced it, as the index exchange decoded and validated it (the protocol's
@@ -33,5 +39,23 @@ export function remoteRecordOf(record: FileRecord, peer: string): RemoteRecord {
     modifiedBy: record.modifiedBy,
     sequence: record.sequence,
     peer,
+  };
+}
+
+/** The record of `remote`'s content now on this disk: its version `version`, the metadata `stats` read after. */
+export function contentChangeOf(remote: RemoteRecord, stats: BigIntStats, version: VersionVector): FileChange {
+  return {
+    path: remote.path,
+    type: remote.type,
+    size: remote.type === 'file' ? Number(stats.size) : 0,
+    mtimeNs: stats.mtimeNs,
+    mode: permissionsOf(stats),
+    inode: stats.ino,
+    blockHashes: remote.blockHashes,
+    contentHash: remote.contentHash,
+    symlinkTarget: remote.symlinkTarget,
+    version,
+    deleted: false,
+    modifiedBy: remote.modifiedBy,
   };
 }
