@@ -3,7 +3,7 @@
 // changed locally during the batch is left alone while the others are placed; a source that dies
 // part way leaves the rest to another source, or to a later apply.
 import assert from 'node:assert/strict';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_FETCH_FILES } from '../src/protocol/constants.js';
@@ -170,11 +170,12 @@ describe('apply: whole-file fetch batches', () => {
     assert.equal((await recordOf(b.store, 'docs/one.txt')).size, 3);
   });
 
-  it('files renamed into place but not recorded (a crash before the commit) are found by the next scan and merge, with no copy and no loss', async (t) => {
+  it('files and folders put in place but not recorded (a crash before the commit) are found by the next scan and merge, with no copy and no loss', async (t) => {
     const {
       sides: [a, b],
     } = await fetchingSides(t, ['A', 'B']);
     const paths = await smallFiles(a.root, 12, 6);
+    const folders = ['tree', 'tree/d0', 'tree/d1', 'tree/d2', 'tree/d3'];
     await a.scanner.scan();
     const commit = b.store.commit.bind(b.store);
     b.store.commit = async (changes) => {
@@ -183,7 +184,11 @@ describe('apply: whole-file fetch batches', () => {
     };
     const report = await b.applier.apply(await announced(a));
     b.store.commit = commit;
-    assert.equal(report.failed.length, paths.length);
+    assert.equal(report.failed.length, folders.length + paths.length);
+    for (const folder of folders) {
+      assert.equal(await b.store.get(folder), undefined, `${folder} is not recorded`);
+      assert.ok((await stat(join(b.root, folder))).isDirectory(), `${folder} is made`);
+    }
     for (const path of paths) {
       assert.equal(await b.store.get(path), undefined, `${path} is not recorded`);
       assert.ok((await readFile(join(b.root, path))).equals(await readFile(join(a.root, path))), `${path} is in place, whole`);
@@ -193,7 +198,7 @@ describe('apply: whole-file fetch batches', () => {
     const again = await b.applier.apply(await announced(a));
     assert.deepEqual(again.failed, []);
     assert.deepEqual(again.conflictCopies, []);
-    for (const path of paths) assert.equal(outcomeOf(again, path), 'applied merged');
+    for (const path of [...folders, ...paths]) assert.equal(outcomeOf(again, path), 'applied merged');
     assert.equal(servedSince(a).deltas, paths.length, 'nothing fetched twice');
     // B's merged versions dominate A's with the same content: A takes them without a transfer.
     const back = await a.applier.apply(await announced(b));

@@ -1,13 +1,11 @@
 import { unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
-import { FolderMissingError } from '../folder/errors.js';
-import { asError } from '../protocol/errors.js';
 import type { FileChange, FileRecord } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
 import type { ApplyAction, ApplyReportBuilder } from './apply-report.js';
 import { diskMatches, removeEmptyFolder } from './disk.js';
-import { inLockedBatches, type LockedBatchComponents, type PathNow, type PlainChange } from './locked-batch.js';
+import { inLockedBatches, readOrReport, reportFailed, type LockedBatchComponents, type PathNow, type PlainChange } from './locked-batch.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -48,15 +46,8 @@ async function deleteBatch(components: DeleteComponents, deletes: readonly Plain
   const removed = new Set<string>();
   for (const [k, item] of deletes.entries()) {
     const { remote, local } = item;
-    const path = now[k];
-    if (path.kind === 'changed') {
-      report.skip(remote.path, 'changed-locally');
-      continue;
-    }
-    if (path.kind === 'failed') {
-      report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
-      continue;
-    }
+    const path = readOrReport(now[k], remote, report);
+    if (path === undefined) continue;
     const { absolute, stats } = path;
     try {
       // Nothing recorded, or already gone: only the tombstone (a file made here since is the scanner's to find).
@@ -80,8 +71,7 @@ async function deleteBatch(components: DeleteComponents, deletes: readonly Plain
       touched.add(dirname(absolute));
       done.push({ item, action: 'deleted' });
     } catch (error) {
-      if (error instanceof FolderMissingError) throw error;
-      report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
+      reportFailed(report, [remote], error);
     }
   }
   if (done.length === 0) return;
@@ -91,8 +81,7 @@ async function deleteBatch(components: DeleteComponents, deletes: readonly Plain
     for (const folder of touched) if (!removed.has(folder)) await syncDirectory(folder);
     stored = await store.commit(done.map(({ item }) => tombstoneOf(item.remote, item.version)));
   } catch (error) {
-    if (error instanceof FolderMissingError) throw error;
-    for (const { item } of done) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+    reportFailed(report, done.map(({ item }) => item.remote), error);
     return;
   }
   for (const [k, { item, action }] of done.entries()) {

@@ -1,12 +1,10 @@
 import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
-import { FolderMissingError } from '../folder/errors.js';
-import { asError } from '../protocol/errors.js';
 import type { FileChange, FileRecord } from '../store/types.js';
 import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches, ensureRealParents } from './disk.js';
-import { inLockedBatches, type LockedBatchComponents, type PlainChange } from './locked-batch.js';
+import { inLockedBatches, readOrReport, reportFailed, type LockedBatchComponents, type PlainChange } from './locked-batch.js';
 import { APPLIED_MODE_MASK, contentChangeOf, type RemoteRecord } from './remote-record.js';
 
 /**
@@ -42,15 +40,8 @@ export async function applyFolders(components: FolderComponents, folders: readon
     const parents = new Set<string>();
     for (const [k, item] of batch.entries()) {
       const { remote, local } = item;
-      const path = now[k];
-      if (path.kind === 'changed') {
-        report.skip(remote.path, 'changed-locally');
-        continue;
-      }
-      if (path.kind === 'failed') {
-        report.add({ status: 'failed', path: remote.path, error: path.error, peer: remote.peer, peerAtFault: false });
-        continue;
-      }
+      const path = readOrReport(now[k], remote, report);
+      if (path === undefined) continue;
       const { absolute, stats } = path;
       try {
         const adopt = (local === undefined || local.deleted) && stats?.isDirectory() === true;
@@ -66,8 +57,7 @@ export async function applyFolders(components: FolderComponents, folders: readon
         parents.add(dirname(absolute));
         done.push({ item, absolute });
       } catch (error) {
-        if (error instanceof FolderMissingError) throw error;
-        report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
+        reportFailed(report, [remote], error);
       }
     }
     if (done.length === 0) return;
@@ -83,8 +73,7 @@ export async function applyFolders(components: FolderComponents, folders: readon
       }
       stored = await store.commit(changes);
     } catch (error) {
-      if (error instanceof FolderMissingError) throw error;
-      for (const { item } of done) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+      reportFailed(report, done.map(({ item }) => item.remote), error);
       return;
     }
     for (const [k, { item }] of done.entries()) {

@@ -1,7 +1,9 @@
 import type { BigIntStats } from 'node:fs';
+import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
 import { parentPath, toAbsolute } from '../folder/paths.js';
 import { asError } from '../protocol/errors.js';
+import type { ApplyReportBuilder } from './apply-report.js';
 import type { FileRecord, Store } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
 import { ensureRealParents, lstatSyncOrUndefined } from './disk.js';
@@ -27,6 +29,23 @@ export interface PlainChange {
   readonly local: FileRecord | undefined;
   /** The version to record: merge(local, remote). */
   readonly version: VersionVector;
+}
+
+/**
+ * The disk at a path of a batch, to act on; or, when the record changed since the decision
+ * ('changed-locally') or the disk could not be read (failed), that reported and undefined.
+ */
+export function readOrReport(now: PathNow, remote: RemoteRecord, report: ApplyReportBuilder): Extract<PathNow, { kind: 'read' }> | undefined {
+  if (now.kind === 'changed') report.skip(remote.path, 'changed-locally');
+  else if (now.kind === 'failed') report.add({ status: 'failed', path: remote.path, error: now.error, peer: remote.peer, peerAtFault: false });
+  else return now;
+  return undefined;
+}
+
+/** A failure of each of `remotes` (one path, or a whole batch's commit): reported, not thrown; only a missing folder ends the apply. */
+export function reportFailed(report: ApplyReportBuilder, remotes: readonly RemoteRecord[], error: unknown): void {
+  if (error instanceof FolderMissingError) throw error;
+  for (const remote of remotes) report.add({ status: 'failed', path: remote.path, error: asError(error), peer: remote.peer, peerAtFault: false });
 }
 
 /** What a locked batch needs of the applier. */

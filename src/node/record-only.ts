@@ -1,10 +1,8 @@
-import { FolderMissingError } from '../folder/errors.js';
-import { asError } from '../protocol/errors.js';
 import type { FileChange, FileRecord } from '../store/types.js';
 import { merge } from '../store/version-vector.js';
 import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches } from './disk.js';
-import { inLockedBatches, type LockedBatchComponents, type PathNow } from './locked-batch.js';
+import { inLockedBatches, reportFailed, type LockedBatchComponents, type PathNow } from './locked-batch.js';
 import type { Decision } from './planner.js';
 import { APPLIED_MODE_MASK, type RemoteRecord } from './remote-record.js';
 
@@ -79,8 +77,7 @@ async function commitBatch(components: RecordOnlyComponents, items: readonly Rec
   try {
     stored = await store.commit(ready.map(({ change }) => change));
   } catch (error) {
-    if (error instanceof FolderMissingError) throw error;
-    for (const { item } of ready) report.add({ status: 'failed', path: item.remote.path, error: asError(error), peer: item.remote.peer, peerAtFault: false });
+    reportFailed(report, ready.map(({ item }) => item.remote), error);
     return;
   }
   for (const [k, { item }] of ready.entries()) {
