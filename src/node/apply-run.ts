@@ -187,7 +187,7 @@ export class ApplyRun {
   private applyFolders(groups: RemoteRecord[][]): Promise<void> {
     return this.inOrderBatched(
       groups,
-      (remote, local) => isPlainFolder(remote, local),
+      isPlainFolder,
       (items) => applyFolderBatches(this.batchComponents(), items),
     );
   }
@@ -641,7 +641,6 @@ export class ApplyRun {
 function sameBytes(a: Pick<FileRecord, 'type' | 'contentHash' | 'symlinkTarget'>, b: Pick<FileRecord, 'type' | 'contentHash' | 'symlinkTarget'>): boolean {
   return a.type === b.type && a.symlinkTarget === b.symlinkTarget && Buffer.from(a.contentHash).equals(b.contentHash);
 }
-
 
 /** A stored record as a change to commit (the store assigns a new sequence). */
 function changeOf(record: FileRecord): FileChange {
