@@ -23,10 +23,11 @@ export const MAX_BATCH_RECORDS = 1000;
 /** A batch is cut before it grows past this (a single larger record travels alone). */
 export const BATCH_TARGET_BYTES = 1 * MiB;
 /**
- * Records of batches that arrived together, handed to one apply (each apply drains its transfers
- * at its end: one apply per batch would drain them every batch), up to these counts. Only partial
- * batches (a scan's commits, 250 changes each) are joined: joining full ones raised bench:pi's
- * peak RSS in its index exchange of 100,000 records from 195 to 212-215 MiB.
+ * Batches that arrived together are handed to one apply (each apply drains its transfers at its
+ * end: one apply per batch would drain them every batch), another joined while they hold fewer
+ * records and bytes than these. So only partial batches (a scan's commits, 250 changes each) are
+ * joined: joining full ones raised bench:pi's peak RSS in its index exchange of 100,000 records
+ * from 195 to 212-215 MiB.
  */
 export const MAX_APPLY_RECORDS = MAX_BATCH_RECORDS;
 export const MAX_APPLY_BATCH_BYTES = BATCH_TARGET_BYTES;
