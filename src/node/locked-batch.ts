@@ -3,9 +3,9 @@ import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
 import { parentPath, toAbsolute } from '../folder/paths.js';
 import { asError } from '../protocol/errors.js';
-import type { ApplyReportBuilder } from './apply-report.js';
 import type { FileRecord, Store } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
+import type { ApplyReportBuilder } from './apply-report.js';
 import { ensureRealParents, lstatSyncOrUndefined } from './disk.js';
 import type { RemoteRecord } from './remote-record.js';
 
