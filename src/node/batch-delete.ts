@@ -3,9 +3,9 @@ import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import type { FileChange, FileRecord } from '../store/types.js';
 import type { VersionVector } from '../store/version-vector.js';
-import type { ApplyAction, ApplyReportBuilder } from './apply-report.js';
+import type { ApplyAction } from './apply-report.js';
 import { diskMatches, removeEmptyFolder } from './disk.js';
-import { inLockedBatches, readOrReport, reportFailed, type LockedBatchComponents, type PathNow, type PlainChange } from './locked-batch.js';
+import { inLockedBatches, type ReportingBatchComponents, readOrReport, reportFailed, type PathNow, type PlainChange } from './locked-batch.js';
 import type { RemoteRecord } from './remote-record.js';
 
 /**
@@ -15,12 +15,6 @@ import type { RemoteRecord } from './remote-record.js';
  * unlinks at most.
  */
 export const DELETE_BATCH = 256;
-
-export interface DeleteComponents extends LockedBatchComponents {
-  readonly report: ApplyReportBuilder;
-  /** Told each tombstone committed (the apply's index of local content). */
-  readonly committed: (record: FileRecord) => void;
-}
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -34,11 +28,11 @@ const NO_BYTES = new Uint8Array(0);
  * records are not: the next scan records those deletes itself, and two tombstones are never a
  * conflict. Only a missing folder throws; a failed commit is reported against its whole batch.
  */
-export async function applyDeletes(components: DeleteComponents, deletes: readonly PlainChange[]): Promise<void> {
+export async function applyDeletes(components: ReportingBatchComponents, deletes: readonly PlainChange[]): Promise<void> {
   await inLockedBatches(components, deletes, DELETE_BATCH, (batch, now) => deleteBatch(components, batch, now));
 }
 
-async function deleteBatch(components: DeleteComponents, deletes: readonly PlainChange[], now: readonly PathNow[]): Promise<void> {
+async function deleteBatch(components: ReportingBatchComponents, deletes: readonly PlainChange[], now: readonly PathNow[]): Promise<void> {
   const { store, report, committed } = components;
   const done: { item: PlainChange; action: ApplyAction }[] = [];
   /** Folders that lost an entry, and folders removed (no fsync of those: their parent's holds it). */

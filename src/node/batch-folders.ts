@@ -2,9 +2,8 @@ import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import type { FileChange, FileRecord } from '../store/types.js';
-import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches, ensureRealParents } from './disk.js';
-import { inLockedBatches, readOrReport, reportFailed, type LockedBatchComponents, type PlainChange } from './locked-batch.js';
+import { inLockedBatches, type ReportingBatchComponents, readOrReport, reportFailed, type PlainChange } from './locked-batch.js';
 import { APPLIED_MODE_MASK, contentChangeOf, type RemoteRecord } from './remote-record.js';
 
 /**
@@ -19,12 +18,6 @@ export function isPlainFolder(remote: RemoteRecord, local: FileRecord | undefine
   return remote.type === 'directory' && !remote.deleted && (local === undefined || local.deleted || local.type === 'directory');
 }
 
-export interface FolderComponents extends LockedBatchComponents {
-  readonly report: ApplyReportBuilder;
-  /** Told each record committed (the apply's index of local content). */
-  readonly committed: (record: FileRecord) => void;
-}
-
 /**
  * Applies `folders` in order (parents first), FOLDER_BATCH at a time, each path checked as the
  * one-at-a-time path checks it: the stored record must still be `local` (else 'changed-locally'),
@@ -33,7 +26,7 @@ export interface FolderComponents extends LockedBatchComponents {
  * records are committed together: a crash before the commit leaves folders the next scan records,
  * as versions that merge with the peer's.
  */
-export async function applyFolders(components: FolderComponents, folders: readonly PlainChange[]): Promise<void> {
+export async function applyFolders(components: ReportingBatchComponents, folders: readonly PlainChange[]): Promise<void> {
   await inLockedBatches(components, folders, FOLDER_BATCH, async (batch, now) => {
     const { root, store, report, committed } = components;
     const done: { item: PlainChange; absolute: string }[] = [];

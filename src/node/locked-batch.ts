@@ -57,6 +57,13 @@ export interface LockedBatchComponents {
   readonly checkFolder?: () => Promise<void>;
 }
 
+/** What a batch applier needs: the locked batch's parts, the apply's report, and who hears of each commit. */
+export interface ReportingBatchComponents extends LockedBatchComponents {
+  readonly report: ApplyReportBuilder;
+  /** Told each record committed (the apply's index of local content). */
+  readonly committed: (record: FileRecord) => void;
+}
+
 /**
  * Runs `batch` on `items` in slices of at most `size`, one after the other, each under one hold
  * of the folder lock: the folder checked first, then `batch` given what each path is now (see

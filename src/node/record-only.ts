@@ -1,8 +1,7 @@
 import type { FileChange, FileRecord } from '../store/types.js';
 import { merge } from '../store/version-vector.js';
-import type { ApplyReportBuilder } from './apply-report.js';
 import { diskMatches } from './disk.js';
-import { inLockedBatches, reportFailed, type LockedBatchComponents, type PathNow } from './locked-batch.js';
+import { inLockedBatches, type ReportingBatchComponents, reportFailed, type PathNow } from './locked-batch.js';
 import type { Decision } from './planner.js';
 import { APPLIED_MODE_MASK, type RemoteRecord } from './remote-record.js';
 
@@ -36,12 +35,6 @@ export function recordOnlyKind(remote: RemoteRecord, local: FileRecord | undefin
   return sameBytes && sameMetadata ? 'metadata' : undefined;
 }
 
-export interface RecordOnlyComponents extends LockedBatchComponents {
-  readonly report: ApplyReportBuilder;
-  /** Told each record committed (the apply's index of local content). */
-  readonly committed: (record: FileRecord) => void;
-}
-
 /**
  * Commits record-only changes RECORD_ONLY_BATCH at a time: under one hold of the folder lock each
  * path's record and disk are checked as the one-at-a-time path checks them (a path changed since
@@ -50,11 +43,11 @@ export interface RecordOnlyComponents extends LockedBatchComponents {
  * disk changes, either state is consistent and a restart simply receives the rest again.
  * Only a missing folder throws; a failed commit is reported against every path of its batch.
  */
-export async function commitRecordOnly(components: RecordOnlyComponents, items: readonly RecordOnly[]): Promise<void> {
+export async function commitRecordOnly(components: ReportingBatchComponents, items: readonly RecordOnly[]): Promise<void> {
   await inLockedBatches(components, items, RECORD_ONLY_BATCH, (batch, now) => commitBatch(components, batch, now));
 }
 
-async function commitBatch(components: RecordOnlyComponents, items: readonly RecordOnly[], now: readonly PathNow[]): Promise<void> {
+async function commitBatch(components: ReportingBatchComponents, items: readonly RecordOnly[], now: readonly PathNow[]): Promise<void> {
   const { store, report, committed } = components;
   const ready: { item: RecordOnly; change: FileChange }[] = [];
   for (const [k, item] of items.entries()) {
