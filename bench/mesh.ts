@@ -1,5 +1,5 @@
 /**
- * Acceptance benchmark of `mesh join` (issue 4): two real `mesh join` processes (dist/cli/main.js),
+ * Acceptance benchmark of `mesh join` (issue 4): two real `mesh join` processes (dist/bundle/mesh.js),
  * each in its own network namespace on a bridge, finding each other by mDNS with a key from
  * `mesh keygen`. Changes are made on A and timed until they are on B; wire bytes are B's eth0
  * counters (the only link between the two; IPv6 is off, so nothing else crosses it).

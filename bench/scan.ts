@@ -1,6 +1,6 @@
 /**
  * Acceptance benchmark of `mesh scan`: a folder of many small files and a folder of a few large
- * ones, each command a new process (`node dist/cli/main.js scan <dir> --json`), Node start-up
+ * ones, each command a new process (`node dist/bundle/mesh.js scan <dir> --json`), Node start-up
  * included in the wall time; the scan's own duration comes from its JSON report.
  *
  *   npx tsx bench/scan.ts          100,000 small files and 2 GiB of large files, a few minutes
@@ -52,7 +52,7 @@ const TARGET_HASH_MB_PER_S = 500;
 const TARGET_PEAK_RSS_MIB = 150;
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'bundle', 'mesh.js');
 const JSON_OUT = path.join(ROOT, 'bench-out', 'scan.json');
 
 // ---------------------------------------------------------------- configuration and prerequisites

@@ -147,7 +147,7 @@ mkdir app && tar xzf "$TARBALL" -C app --strip-components=1 && rm "$TARBALL"
 cp "$REPO/package-lock.json" app/
 # --ignore-scripts: the install scripts are run below, by the ARM node itself.
 (cd app && npm ci --silent --omit=dev --ignore-scripts --no-audit --no-fund --os=linux --cpu="$NPM_CPU" --libc=glibc)
-MESH="$WORK/app/dist/cli/main.js"
+MESH="$WORK/app/dist/bundle/mesh.js"
 echo "   native code in the installed tree (every *.node file):"
 WRONG=0
 while IFS= read -r addon; do
@@ -265,7 +265,7 @@ wait_for() { # file regex seconds what
 wait_for a.log 'node id: +12D3' 120 "the ARM node did not start"
 A_ID="$(sed -n 's/^ *node id: *//p' a.log | head -n 1)"
 wait_for a.log 'scanned the folder' 120 "the ARM node did not scan its folder"
-MESH_KEY="$KEY" node "$REPO/dist/cli/main.js" join B --no-mdns --peer "/ip4/127.0.0.1/tcp/$PORT/p2p/$A_ID" > b.log 2>&1 &
+MESH_KEY="$KEY" node "$REPO/dist/bundle/mesh.js" join B --no-mdns --peer "/ip4/127.0.0.1/tcp/$PORT/p2p/$A_ID" > b.log 2>&1 &
 PIDS+=($!)
 wait_for b.log 'peer connected' 60 "the x64 node did not connect to the ARM node"
 for _ in $(seq 1 240); do cmp -s A/docs/random.bin B/docs/random.bin 2>/dev/null && break; sleep 0.5; done

@@ -73,7 +73,7 @@ cp "$REPO/package-lock.json" "$ROOT/opt/mesh/"
 cp -r "$REPO/examples" "$ROOT/opt/mesh/"
 (cd "$ROOT/opt/mesh" && npm ci --silent --omit=dev --ignore-scripts --no-audit --no-fund)
 cp "$NODE_BIN" "$ROOT/usr/bin/node"
-KEY="$(node "$REPO/dist/cli/main.js" keygen)"
+KEY="$(node "$REPO/dist/bundle/mesh.js" keygen)"
 echo pi-test > "$ROOT/etc/hostname"
 chroot "$ROOT" sh -e -c '
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mesh
@@ -120,7 +120,7 @@ proved "its process: $STATUS"
 say "syncing with a mesh join of this machine over loopback"
 mkdir "$WORK/host"
 echo 'from the host' > "$WORK/host/host.txt"
-MESH_KEY="$KEY" node "$REPO/dist/cli/main.js" join "$WORK/host" --no-mdns --peer "/ip4/127.0.0.1/tcp/$PORT" > "$WORK/host.log" 2>&1 &
+MESH_KEY="$KEY" node "$REPO/dist/bundle/mesh.js" join "$WORK/host" --no-mdns --peer "/ip4/127.0.0.1/tcp/$PORT" > "$WORK/host.log" 2>&1 &
 HOST_PID=$!
 wait_journal 'pulled host.txt' 60 "the host's file did not arrive"
 proved "the host's file arrived in /srv/mesh: $(journal | grep -m1 'pulled host.txt' | cut -c26-)"

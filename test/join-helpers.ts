@@ -13,8 +13,8 @@ const TSX = import.meta.resolve('tsx');
 
 /** Node arguments that run the `mesh` command: from source through tsx (the tests), or as built. */
 export const SOURCE_CLI: readonly string[] = ['--import', TSX, MAIN];
-/** dist/, as `npm run build` makes it: what the benchmarks measure (no tsx in the process). */
-export const BUILT_CLI: readonly string[] = [fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))];
+/** The command as `npm run build` makes it, one file (package.json's bin): what the benchmarks measure. */
+export const BUILT_CLI: readonly string[] = [fileURLToPath(new URL('../dist/bundle/mesh.js', import.meta.url))];
 
 /** A running `mesh join` and everything it printed. */
 export class JoinProcess {

@@ -18,7 +18,7 @@ function saveLogs(tool: string, nodes: readonly JoinProcess[]): void {
 export const meshTool: Tool = {
   name: 'mesh',
   twoWay: true,
-  setup: `mesh join (dist/cli/main.js) on each host, --no-mdns, --port ${PORT} and --peer /ip4/OTHER/tcp/${PORT} for each other host, a key from mesh keygen; default settings otherwise (watch delay 50 ms)`,
+  setup: `mesh join (dist/bundle/mesh.js) on each host, --no-mdns, --port ${PORT} and --peer /ip4/OTHER/tcp/${PORT} for each other host, a key from mesh keygen; default settings otherwise (watch delay 50 ms)`,
   async start(scope, lan: Lan, workDir, count): Promise<Cluster> {
     const key = await meshKeygen();
     const dirs = lan.hosts.slice(0, count).map((host) => path.join(workDir, `mesh-${host.index}`));
