@@ -1,6 +1,7 @@
 import { relative, sep } from 'node:path';
-import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
+import watcher, { type AsyncSubscription, type Event, type SubscribeCallback } from '@parcel/watcher';
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
+import { watchDirectories } from './directory-watch.js';
 
 import { DEFAULT_WATCH_DELAY_MS, MAX_WATCH_DELAY_MS } from './watch-timing.js';
 
@@ -24,13 +25,34 @@ export interface WatcherInit {
   fullRescanMs?: number;
   /** Told about watcher failures (a full rescan is queued for each) and failed rescans. */
   onError?(error: Error): void;
-  /** The event source; @parcel/watcher's subscribe unless a test brings its own. */
-  subscribe?: typeof watcher.subscribe;
+  /** The event source; defaultSubscribe() unless a test brings its own. */
+  subscribe?: Subscribe;
+}
+
+/** A source of file-system events for a folder tree, as @parcel/watcher's subscribe. */
+export type Subscribe = (root: string, callback: SubscribeCallback) => Promise<AsyncSubscription>;
+
+/** The node's state folder and temp files: their events never call for a rescan. */
+const STATE_FOLDER = '.mesh';
+const IGNORED_GLOBS = [STATE_FOLDER, `**/${TEMP_PREFIX}*`];
+
+/**
+ * On Linux one inotify watch per folder (directory-watch.ts: no tree of every file in memory);
+ * elsewhere @parcel/watcher (FSEvents on macOS, ReadDirectoryChangesW on Windows).
+ */
+export function defaultSubscribe(platform: NodeJS.Platform = process.platform): Subscribe {
+  if (platform === 'linux') return watchDirectories;
+  return (root, callback) => watcher.subscribe(root, callback, { ignore: IGNORED_GLOBS });
+}
+
+/** Whether a change at this folder-relative path is the node's own (state or temp file). */
+function isOwnPath(path: string): boolean {
+  return path === STATE_FOLDER || path.startsWith(`${STATE_FOLDER}/`) || path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX);
 }
 
 /**
- * Turns file-system events into a few rescans: a native recursive watcher (inotify on Linux,
- * FSEvents on macOS, through @parcel/watcher), touched paths gathered until DEFAULT_WATCH_DELAY_MS
+ * Turns file-system events into a few rescans: a recursive watch (inotify on Linux, FSEvents on
+ * macOS; see defaultSubscribe), touched paths gathered until DEFAULT_WATCH_DELAY_MS
  * pass without new events, then one scoped rescan. Lost events (an overflowing queue, a watcher
  * error) become a full rescan, and a slow periodic full rescan catches anything else.
  */
@@ -50,10 +72,8 @@ export class FolderWatcher {
   }
 
   async start(): Promise<void> {
-    const subscribe = this.init.subscribe ?? watcher.subscribe;
-    this.subscription = await subscribe(this.init.root, (error, events) => this.onEvents(error, events), {
-      ignore: ['.mesh', `**/${TEMP_PREFIX}*`],
-    });
+    const subscribe = this.init.subscribe ?? defaultSubscribe();
+    this.subscription = await subscribe(this.init.root, (error, events) => this.onEvents(error, events));
     this.periodic = setInterval(() => this.requestFull(), this.init.fullRescanMs ?? DEFAULT_FULL_RESCAN_MS);
     this.periodic.unref();
   }
@@ -92,7 +112,7 @@ export class FolderWatcher {
           this.requestFull();
           return;
         }
-        this.pending.add(path);
+        if (!isOwnPath(path)) this.pending.add(path);
       }
       if (this.pending.size > MAX_PENDING_PATHS) {
         this.requestFull();
