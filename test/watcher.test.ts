@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AsyncSubscription, SubscribeCallback } from '@parcel/watcher';
-import { FolderWatcher } from '../src/folder/watcher.js';
+import { defaultSubscribe, FolderWatcher } from '../src/folder/watcher.js';
 import { tempDir } from './helpers.js';
 
 /** Waits (bounded) until `condition` holds; the bound only keeps a broken test from hanging. */
@@ -59,6 +59,15 @@ describe('the folder watcher', () => {
     await sleep(200);
     // A write may come as a create and an update in two batches: 'real' may be rescanned twice.
     assert.deepEqual([...new Set(rescans.flat())], ['real']);
+  });
+
+  it('on macOS and Windows, through @parcel/watcher, rescans a new file and never the state folder', async (t) => {
+    // The source those systems get (on this machine @parcel/watcher watches through inotify).
+    const { root, rescans } = await watched(t, { subscribe: defaultSubscribe('darwin') });
+    await writeFile(join(root, '.mesh', 'state'), 'x');
+    await writeFile(join(root, 'from a mac.txt'), 'x');
+    await eventually(() => rescans.length > 0, 'a rescan');
+    assert.deepEqual([...new Set(rescans.flat())], ['from a mac.txt']);
   });
 
   it('a watcher error (lost events) becomes a full rescan', async (t) => {

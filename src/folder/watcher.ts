@@ -1,5 +1,5 @@
 import { relative, sep } from 'node:path';
-import watcher, { type AsyncSubscription, type Event, type SubscribeCallback } from '@parcel/watcher';
+import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watcher';
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
 import { watchDirectories } from './directory-watch.js';
 
@@ -38,11 +38,15 @@ const IGNORED_GLOBS = [STATE_FOLDER, `**/${TEMP_PREFIX}*`];
 
 /**
  * On Linux one inotify watch per folder (directory-watch.ts: no tree of every file in memory);
- * elsewhere @parcel/watcher (FSEvents on macOS, ReadDirectoryChangesW on Windows).
+ * elsewhere @parcel/watcher (FSEvents on macOS, ReadDirectoryChangesW on Windows), loaded only
+ * there.
  */
 export function defaultSubscribe(platform: NodeJS.Platform = process.platform): Subscribe {
   if (platform === 'linux') return watchDirectories;
-  return (root, callback) => watcher.subscribe(root, callback, { ignore: IGNORED_GLOBS });
+  return async (root, callback) => {
+    const { default: watcher } = await import('@parcel/watcher');
+    return watcher.subscribe(root, callback, { ignore: IGNORED_GLOBS });
+  };
 }
 
 /** Whether a change at this folder-relative path is the node's own (state or temp file). */
