@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -39,12 +39,10 @@ describe('the built command (dist/bundle/mesh.js)', () => {
   it('rescans a large folder on its walk worker (a file beside the bundle) and finds the change', async (t) => {
     const root = await tempDir(t);
     const folders = Math.ceil(WORKER_WALK_MIN_ENTRIES / 1000);
-    const past = new Date(Date.now() - 3600_000);
     for (let f = 0; f < folders; f++) {
       await mkdir(join(root, `d${f}`));
       await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(root, `d${f}`, `f${i}`), `${f}/${i}`)));
     }
-    await utimes(join(root, 'd3', 'f7'), past, past);
     await finished(mesh(['scan', root]));
     await writeFile(join(root, 'd3', 'f7'), 'changed');
     const rescan = await finished(mesh(['scan', root, '--json']));

@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watcher';
+import { STATE_DIRECTORY } from './folder-root.js';
 
 /**
  * A recursive watch made of one non-recursive fs.watch per folder (inotify on Linux: libuv keeps
@@ -12,8 +13,6 @@ import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watche
  * changed, nothing more: the scan finds out what happened.
  */
 
-/** The node's state folder (`<root>/.mesh`): never watched. */
-const STATE_FOLDER = '.mesh';
 /** The error of inotify_add_watch once the system's limit of watches (max_user_watches) is reached. */
 const LIMIT_ERRORS = new Set(['ENOSPC']);
 
@@ -50,7 +49,8 @@ class FolderWatches {
     private readonly root: string,
     private readonly callback: SubscribeCallback,
   ) {
-    this.stateFolder = join(root, STATE_FOLDER);
+    // The node's own state (`<root>/.mesh`) is never watched.
+    this.stateFolder = join(root, STATE_DIRECTORY);
   }
 
   /** Watches `top` and the folders under it (symlinks are not followed). */

@@ -2,6 +2,7 @@ import { relative, sep } from 'node:path';
 import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watcher';
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
 import { watchDirectories } from './directory-watch.js';
+import { STATE_DIRECTORY } from './folder-root.js';
 
 import { DEFAULT_WATCH_DELAY_MS, MAX_WATCH_DELAY_MS } from './watch-timing.js';
 
@@ -33,8 +34,7 @@ export interface WatcherInit {
 export type Subscribe = (root: string, callback: SubscribeCallback) => Promise<AsyncSubscription>;
 
 /** The node's state folder and temp files: their events never call for a rescan. */
-const STATE_FOLDER = '.mesh';
-const IGNORED_GLOBS = [STATE_FOLDER, `**/${TEMP_PREFIX}*`];
+const IGNORED_GLOBS = [STATE_DIRECTORY, `**/${TEMP_PREFIX}*`];
 
 /**
  * On Linux one inotify watch per folder (directory-watch.ts: no tree of every file in memory);
@@ -51,7 +51,7 @@ export function defaultSubscribe(platform: NodeJS.Platform = process.platform): 
 
 /** Whether a change at this folder-relative path is the node's own (state or temp file). */
 function isOwnPath(path: string): boolean {
-  return path === STATE_FOLDER || path.startsWith(`${STATE_FOLDER}/`) || path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX);
+  return path === STATE_DIRECTORY || path.startsWith(`${STATE_DIRECTORY}/`) || path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX);
 }
 
 /**
