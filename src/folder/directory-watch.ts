@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watcher';
+import { TEMP_PREFIX } from '../fs/atomic-write.js';
 import { STATE_DIRECTORY } from './folder-root.js';
 
 /**
@@ -92,7 +93,8 @@ class FolderWatches {
   }
 
   private onChange(folder: string, type: string, name: string | null): void {
-    if (this.closed) return;
+    // mesh's own temp files (a pull writes one per file) come and go unreported, with no lstat.
+    if (this.closed || name?.startsWith(TEMP_PREFIX) === true) return;
     const path = name === null ? folder : join(folder, name);
     this.report({ type: type === 'rename' ? 'create' : 'update', path });
     // A name that came or went: a new folder is watched, a gone one (and all under it) no longer.
