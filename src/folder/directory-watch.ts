@@ -93,9 +93,10 @@ class FolderWatches {
   }
 
   private onChange(folder: string, type: string, name: string | null): void {
-    // mesh's own temp files (a pull writes one per file) come and go unreported, with no lstat.
+    // mesh's own temp files (a pull writes one per file) and state folder go unreported, no lstat.
     if (this.closed || name?.startsWith(TEMP_PREFIX) === true) return;
     const path = name === null ? folder : join(folder, name);
+    if (path === this.stateFolder) return;
     this.report({ type: type === 'rename' ? 'create' : 'update', path });
     // A name that came or went: a new folder is watched, a gone one (and all under it) no longer.
     if (type === 'rename') void this.follow(path);
@@ -114,7 +115,7 @@ class FolderWatches {
       }
       return;
     }
-    if (!info.isDirectory() || path === this.stateFolder) return;
+    if (!info.isDirectory()) return;
     const known = this.watches.get(path);
     if (known?.ino === info.ino) return;
     if (known !== undefined) this.removeTree(path);

@@ -30,7 +30,10 @@ export interface WatcherInit {
   subscribe?: Subscribe;
 }
 
-/** A source of file-system events for a folder tree, as @parcel/watcher's subscribe. */
+/**
+ * A source of file-system events for a folder tree, as @parcel/watcher's subscribe; it leaves out
+ * the node's own state folder and temp files.
+ */
 export type Subscribe = (root: string, callback: SubscribeCallback) => Promise<AsyncSubscription>;
 
 /** The node's state folder and temp files: their events never call for a rescan. */
@@ -47,11 +50,6 @@ export function defaultSubscribe(platform: NodeJS.Platform = process.platform): 
     const { default: watcher } = await import('@parcel/watcher');
     return watcher.subscribe(root, callback, { ignore: IGNORED_GLOBS });
   };
-}
-
-/** Whether a change at this folder-relative path is the node's own (state or temp file). */
-function isOwnPath(path: string): boolean {
-  return path === STATE_DIRECTORY || path.startsWith(`${STATE_DIRECTORY}/`) || path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX);
 }
 
 /**
@@ -116,7 +114,7 @@ export class FolderWatcher {
           this.requestFull();
           return;
         }
-        if (!isOwnPath(path)) this.pending.add(path);
+        this.pending.add(path);
       }
       if (this.pending.size > MAX_PENDING_PATHS) {
         this.requestFull();
