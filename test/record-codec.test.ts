@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { StoreCorruptError, StoreInputError } from '../src/store/errors.js';
 import { EntryType as WireType, FileRecord as WireRecord } from '../src/store/file-record.js';
-import { decodeRecord, encodeRecord } from '../src/store/record-codec.js';
+import { decodeRecord, decodeSequence, encodeRecord } from '../src/store/record-codec.js';
 import type { FileRecord } from '../src/store/types.js';
 import { MAX_VECTOR_DEVICES } from '../src/store/version-vector.js';
 import { changeArbitrary, DEVICE_A, DEVICE_B, INT64, safeCount, sampleChange } from './store-helpers.js';
@@ -144,5 +144,36 @@ describe('record codec', () => {
   it('skips fields it does not know, so a newer writer can add some', () => {
     // Field 100, varint 1: tag (100 << 3) | 0 = 800 = 0xa0 0x06.
     assert.deepEqual(decodeRecord(Uint8Array.from([...validBytes, 0xa0, 0x06, 0x01])), valid);
+  });
+
+  it('reads the sequence alone as the whole decode does, whatever the other fields hold', () => {
+    fc.assert(
+      fc.property(changeArbitrary, safeCount(1), (change, sequence) => {
+        assert.equal(decodeSequence(encodeRecord({ ...change, sequence })), sequence);
+      }),
+      { numRuns: 300 },
+    );
+    // Fields it does not know are skipped; a later sequence field wins, as for the whole decode.
+    assert.equal(decodeSequence(Uint8Array.from([...validBytes, 0xa0, 0x06, 0x01])), valid.sequence);
+    assert.equal(decodeSequence(appended(SEQUENCE_TAG, ...varint(2n ** 53n - 1n))), 2 ** 53 - 1);
+  });
+
+  it('refuses a sequence it cannot read, as the whole decode does', () => {
+    const bad: Record<string, Uint8Array> = {
+      empty: new Uint8Array(0),
+      garbage: Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff),
+      'sequence zero': wireWith({ sequence: 0 }),
+      'sequence past 2^53': appended(SEQUENCE_TAG, ...varint(2n ** 53n)),
+      // Wire type 7 does not exist.
+      'unknown wire type': appended((14 << 3) | 7),
+      'a field longer than the record': appended((14 << 3) | 2, 100, 1, 2),
+    };
+    for (const [name, bytes] of Object.entries(bad)) {
+      assert.throws(() => decodeSequence(bytes), StoreCorruptError, name);
+      assert.throws(() => decodeRecord(bytes), StoreCorruptError, name);
+    }
+    for (let length = 0; length < validBytes.length; length++) {
+      assert.throws(() => decodeSequence(validBytes.subarray(0, length)), StoreCorruptError, `truncated to ${length}`);
+    }
   });
 });

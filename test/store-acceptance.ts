@@ -65,6 +65,17 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       assert.deepEqual(await store.getMany([]), []);
     });
 
+    it("sequencesOf gives each path's sequence, in their order, undefined where none", async (t) => {
+      const { store } = await fresh(t);
+      await store.commit([sampleChange('a'), sampleChange('a/b'), sampleChange('文档/c')]);
+      await store.commit([sampleChange('a')]);
+      const paths = ['a/b', 'missing', '文档/c', 'a', 'a/b', '\uD800', ''];
+      const records = await store.getMany(paths);
+      assert.deepEqual(await store.sequencesOf(paths), records.map((record) => record?.sequence));
+      assert.deepEqual(await store.sequencesOf(['a', 'a/b', '文档/c']), [4, 2, 3]);
+      assert.deepEqual(await store.sequencesOf([]), []);
+    });
+
     it('commit assigns consecutive sequences, starting after lastSequence', async (t) => {
       const { store } = await fresh(t);
       const first = await store.commit([sampleChange('one'), sampleChange('two'), sampleChange('three')]);

@@ -293,7 +293,7 @@ export class BatchApply {
     const { root, store, lock, checkFolder, report } = this.components;
     await lock.run(async () => {
       await checkFolder?.();
-      const current = await store.getMany(written.map((w) => w.file.remote.path));
+      const current = await store.sequencesOf(written.map((w) => w.file.remote.path));
       const parents = new Map<string, Promise<'present' | 'missing'>>();
       const placed: Written[] = [];
       const folders = new Set<string>();
@@ -301,7 +301,7 @@ export class BatchApply {
         const { remote, local } = item.file;
         const absolute = toAbsolute(root, remote.path);
         try {
-          if (current[k]?.sequence !== local?.sequence) {
+          if (current[k] !== local?.sequence) {
             await this.discard(item, 'changed-locally');
             continue;
           }

@@ -93,11 +93,11 @@ export async function inLockedBatches<T extends { readonly remote: RemoteRecord;
  * caller holds the folder lock.
  */
 async function pathsNow(root: string, store: Store, paths: readonly string[], locals: readonly (FileRecord | undefined)[]): Promise<PathNow[]> {
-  const currents = await store.getMany(paths);
+  const currents = await store.sequencesOf(paths);
   const realParents = new Map<string, 'present' | 'missing'>();
   const now: PathNow[] = [];
   for (const [k, path] of paths.entries()) {
-    if (currents[k]?.sequence !== locals[k]?.sequence) {
+    if (currents[k] !== locals[k]?.sequence) {
       now.push({ kind: 'changed' });
       continue;
     }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isAlwaysIgnored } from '../folder/ignore.js';
 import { relativePathProblem } from '../folder/paths.js';
-import { changeProblem } from '../store/store-input.js';
+import { portableProblem } from '../store/store-input.js';
 import { BLOCK_HASH_BYTES, BLOCK_HASH_LENGTH, type EntryType, type FileRecord } from '../store/types.js';
 import { DEVICE_ID_BYTES, MAX_VECTOR_DEVICES, vectorProblem, type Counter, type VersionVector } from '../store/version-vector.js';
 import { MAX_SYMLINK_TARGET_BYTES, MAX_WIRE_BLOCKS } from './constants.js';
@@ -28,7 +28,12 @@ const FROM_WIRE: ReadonlyMap<WireType, EntryType> = new Map(Object.entries(TO_WI
 
 /** The content hash the scanner gives a symlink: SHA-256 of its target. */
 function symlinkHash(target: string): Uint8Array {
-  return createHash('sha256').update(target).digest();
+  return sha256(Buffer.from(target, 'utf8'));
+}
+
+/** One-shot SHA-256 (a third of createHash's cost: checked for every record sent and received). */
+function sha256(bytes: Uint8Array): Buffer {
+  return hash('sha256', bytes, 'buffer');
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -45,42 +50,47 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * a symlink whose hash is not its target's), an empty version.
  */
 export function remoteRecordProblem(record: RemoteRecord): string | undefined {
-  const stored = changeProblem({ ...record, inode: 0n });
+  const stored = portableProblem(record);
   if (stored !== undefined) return stored;
-  const where = `record ${JSON.stringify(record.path)}`;
+  // The message naming the record is built only when something is wrong (this runs per record).
+  const problem = recordContentProblem(record);
+  return problem === undefined ? undefined : `record ${JSON.stringify(record.path)}: ${problem}`;
+}
+
+function recordContentProblem(record: RemoteRecord): string | undefined {
   const path = relativePathProblem(record.path);
-  if (path !== undefined) return `${where}: path ${path}`;
-  if (isAlwaysIgnored(record.path)) return `${where}: the path is mesh's own (state or temp file), never synced`;
-  if (!Number.isSafeInteger(record.sequence) || record.sequence < 1) return `${where}: bad sequence ${record.sequence}`;
-  if (record.version.length === 0) return `${where}: empty version`;
-  if (record.blockHashes.length > MAX_WIRE_BLOCKS * BLOCK_HASH_BYTES) return `${where}: more than ${MAX_WIRE_BLOCKS} block hashes`;
-  if (Buffer.byteLength(record.symlinkTarget) > MAX_SYMLINK_TARGET_BYTES) return `${where}: symlink target longer than ${MAX_SYMLINK_TARGET_BYTES} bytes`;
-  if (record.symlinkTarget.includes('\0')) return `${where}: symlink target contains NUL`;
+  if (path !== undefined) return `path ${path}`;
+  if (isAlwaysIgnored(record.path)) return `the path is mesh's own (state or temp file), never synced`;
+  if (!Number.isSafeInteger(record.sequence) || record.sequence < 1) return `bad sequence ${record.sequence}`;
+  if (record.version.length === 0) return `empty version`;
+  if (record.blockHashes.length > MAX_WIRE_BLOCKS * BLOCK_HASH_BYTES) return `more than ${MAX_WIRE_BLOCKS} block hashes`;
+  if (Buffer.byteLength(record.symlinkTarget) > MAX_SYMLINK_TARGET_BYTES) return `symlink target longer than ${MAX_SYMLINK_TARGET_BYTES} bytes`;
+  if (record.symlinkTarget.includes('\0')) return `symlink target contains NUL`;
   const hasContent = record.blockHashes.length > 0 || record.contentHash.length > 0 || record.symlinkTarget !== '';
   if (record.deleted) {
-    if (hasContent || record.size !== 0) return `${where}: a tombstone has no size, hashes or target`;
+    if (hasContent || record.size !== 0) return `a tombstone has no size, hashes or target`;
     return undefined;
   }
   switch (record.type) {
     case 'file': {
-      if (record.contentHash.length !== CONTENT_HASH_BYTES) return `${where}: a file needs a ${CONTENT_HASH_BYTES}-byte content hash`;
-      if (record.symlinkTarget !== '') return `${where}: a file has no symlink target`;
+      if (record.contentHash.length !== CONTENT_HASH_BYTES) return `a file needs a ${CONTENT_HASH_BYTES}-byte content hash`;
+      if (record.symlinkTarget !== '') return `a file has no symlink target`;
       const blocks = Math.ceil(record.size / BLOCK_HASH_LENGTH);
       if (record.blockHashes.length !== blocks * BLOCK_HASH_BYTES) {
-        return `${where}: ${record.blockHashes.length / BLOCK_HASH_BYTES} block hashes for ${record.size} bytes (${blocks} expected)`;
+        return `${record.blockHashes.length / BLOCK_HASH_BYTES} block hashes for ${record.size} bytes (${blocks} expected)`;
       }
-      if (!equalBytes(record.contentHash, createHash('sha256').update(record.blockHashes).digest())) {
-        return `${where}: the content hash is not the hash of the block list`;
+      if (!equalBytes(record.contentHash, sha256(record.blockHashes))) {
+        return `the content hash is not the hash of the block list`;
       }
       return undefined;
     }
     case 'directory':
-      if (hasContent || record.size !== 0) return `${where}: a directory has no size, hashes or target`;
+      if (hasContent || record.size !== 0) return `a directory has no size, hashes or target`;
       return undefined;
     case 'symlink':
-      if (record.size !== 0 || record.blockHashes.length !== 0) return `${where}: a symlink has no size or block hashes`;
-      if (record.symlinkTarget === '') return `${where}: a symlink needs a target (it is empty)`;
-      if (!equalBytes(record.contentHash, symlinkHash(record.symlinkTarget))) return `${where}: the content hash is not the hash of the symlink target`;
+      if (record.size !== 0 || record.blockHashes.length !== 0) return `a symlink has no size or block hashes`;
+      if (record.symlinkTarget === '') return `a symlink needs a target (it is empty)`;
+      if (!equalBytes(record.contentHash, symlinkHash(record.symlinkTarget))) return `the content hash is not the hash of the symlink target`;
       return undefined;
   }
 }

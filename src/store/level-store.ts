@@ -16,7 +16,7 @@ import {
   writeUint64,
 } from './level-keys.js';
 import { newDeviceId } from './memory-store.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeRecord, decodeSequence, encodeRecord } from './record-codec.js';
 import { decodeScanEntry, encodeScanEntry } from './scan-entry-codec.js';
 import {
   changeProblem,
@@ -203,6 +203,18 @@ class LevelStore implements Store {
     return paths.map((path) => found.get(path));
   }
 
+  async sequencesOf(paths: readonly string[]): Promise<(number | undefined)[]> {
+    this.assertOpen();
+    const storable = paths.filter((path) => keyProblem(path) === undefined);
+    const values = storable.length === 0 ? [] : ((await this.db.getMany(storable.map(fileKey))) as (Uint8Array | undefined)[]);
+    const found = new Map<string, number>();
+    storable.forEach((path, k) => {
+      const value = values[k];
+      if (value !== undefined) found.set(path, decodeSequence(value));
+    });
+    return paths.map((path) => found.get(path));
+  }
+
   async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
     this.assertOpen();
     for (const change of changes) check(changeProblem(change));
@@ -221,7 +233,7 @@ class LevelStore implements Store {
     const sequenceOf = new Map<string, number>();
     paths.forEach((path, k) => {
       const value = previous[k];
-      if (value !== undefined) sequenceOf.set(path, decodeStored(value, path).sequence);
+      if (value !== undefined) sequenceOf.set(path, decodeSequence(value));
     });
     let next = this.sequence;
     // A chained batch: an array batch copies every operation into a larger object first, garbage

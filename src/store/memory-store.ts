@@ -65,6 +65,11 @@ export class MemoryStore implements Store {
     });
   }
 
+  async sequencesOf(paths: readonly string[]): Promise<(number | undefined)[]> {
+    this.assertOpen();
+    return paths.map((path) => this.files.get(path)?.sequence);
+  }
+
   async commit(changes: readonly FileChange[]): Promise<FileRecord[]> {
     this.assertOpen();
     // Every change is checked before any is applied: a commit is all or nothing.

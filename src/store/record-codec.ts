@@ -96,3 +96,52 @@ export function decodeRecord(bytes: Uint8Array): FileRecord {
   if (problem !== undefined) throw corrupt(problem);
   return record;
 }
+
+/** Protobuf wire types: the low three bits of a field's tag. */
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LENGTH_DELIMITED = 2;
+const WIRE_FIXED32 = 5;
+/** FileRecord's `sequence` field (file-record.proto). */
+const SEQUENCE_FIELD = 13;
+/** A varint of a safe integer takes at most 8 bytes (7 bits each, 53 bits). */
+const MAX_SAFE_VARINT_BYTES = 8;
+
+/**
+ * The sequence of a stored record, its other fields skipped, not decoded: what a commit needs of
+ * the record a path had, and what tells whether a path changed since it was read (a full decode
+ * costs ~5 µs, and an index exchange of 100,000 records asks this twice per path). Throws
+ * StoreCorruptError when the message cannot be walked or holds no valid sequence.
+ */
+export function decodeSequence(bytes: Uint8Array): number {
+  let position = 0;
+  let sequence = 0;
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let k = 0; k < MAX_SAFE_VARINT_BYTES; k++) {
+      if (position >= bytes.length) throw corrupt('a varint runs past the end');
+      const byte = bytes[position++];
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
+    }
+    throw corrupt('a varint is longer than a safe integer');
+  };
+  while (position < bytes.length) {
+    const tag = varint();
+    const wireType = tag % 8;
+    if (Math.floor(tag / 8) === SEQUENCE_FIELD && wireType === WIRE_VARINT) sequence = varint();
+    else if (wireType === WIRE_VARINT) varint();
+    else if (wireType === WIRE_FIXED64) position += 8;
+    else if (wireType === WIRE_LENGTH_DELIMITED) {
+      const length = varint(); // read first: `position += varint()` would add to the old position
+      position += length;
+    }
+    else if (wireType === WIRE_FIXED32) position += 4;
+    else throw corrupt(`unknown wire type ${wireType}`);
+  }
+  if (position !== bytes.length) throw corrupt('a field runs past the end');
+  if (!Number.isSafeInteger(sequence) || sequence < 1) throw corrupt(`bad sequence ${sequence}`);
+  return sequence;
+}

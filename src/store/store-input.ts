@@ -33,26 +33,39 @@ function isBigIntIn(value: unknown, min: bigint, max: bigint): value is bigint {
 
 /** Why `change` cannot be stored as given, or undefined if it can. */
 export function changeProblem(change: FileChange): string | undefined {
-  const where = isText(change.path) ? `record ${JSON.stringify(change.path)}` : 'record';
-  if (!isText(change.path) || change.path === '') return `${where}: path must be a non-empty Unicode string`;
-  if (!ENTRY_TYPES.includes(change.type)) return `${where}: unknown type ${String(change.type)}`;
-  if (!isCount(change.size)) return `${where}: size ${change.size} is not a whole number of bytes below 2^53`;
-  if (!isBigIntIn(change.mtimeNs, INT64_MIN, INT64_MAX)) return `${where}: mtimeNs must be a 64-bit bigint`;
-  if (!Number.isInteger(change.mode) || change.mode < 0 || change.mode > MAX_MODE) return `${where}: mode ${change.mode} is not permission bits`;
-  if (!isBigIntIn(change.inode, 0n, UINT64_MAX)) return `${where}: inode must be an unsigned 64-bit bigint`;
+  if (!isBigIntIn(change.inode, 0n, UINT64_MAX)) return `${where(change)}: inode must be an unsigned 64-bit bigint`;
+  return portableProblem(change);
+}
+
+/**
+ * Why `change` cannot be stored, its inode aside (a peer's record has none), or undefined. Checked
+ * for every record read, written, sent and received: the message naming the record is built only
+ * when something is wrong.
+ */
+export function portableProblem(change: Omit<FileChange, 'inode'>): string | undefined {
+  if (!isText(change.path) || change.path === '') return `${where(change)}: path must be a non-empty Unicode string`;
+  if (!ENTRY_TYPES.includes(change.type)) return `${where(change)}: unknown type ${String(change.type)}`;
+  if (!isCount(change.size)) return `${where(change)}: size ${change.size} is not a whole number of bytes below 2^53`;
+  if (!isBigIntIn(change.mtimeNs, INT64_MIN, INT64_MAX)) return `${where(change)}: mtimeNs must be a 64-bit bigint`;
+  if (!Number.isInteger(change.mode) || change.mode < 0 || change.mode > MAX_MODE) return `${where(change)}: mode ${change.mode} is not permission bits`;
   if (!(change.blockHashes instanceof Uint8Array) || change.blockHashes.length % BLOCK_HASH_BYTES !== 0) {
-    return `${where}: block hashes must be ${BLOCK_HASH_BYTES} bytes each`;
+    return `${where(change)}: block hashes must be ${BLOCK_HASH_BYTES} bytes each`;
   }
   if (!(change.contentHash instanceof Uint8Array) || (change.contentHash.length !== 0 && change.contentHash.length !== CONTENT_HASH_BYTES)) {
-    return `${where}: content hash must be empty or ${CONTENT_HASH_BYTES} bytes`;
+    return `${where(change)}: content hash must be empty or ${CONTENT_HASH_BYTES} bytes`;
   }
-  if (!isText(change.symlinkTarget)) return `${where}: symlink target must be a Unicode string`;
-  if (!Array.isArray(change.version)) return `${where}: version must be a vector`;
+  if (!isText(change.symlinkTarget)) return `${where(change)}: symlink target must be a Unicode string`;
+  if (!Array.isArray(change.version)) return `${where(change)}: version must be a vector`;
   const vector = vectorProblem(change.version);
-  if (vector !== undefined) return `${where}: ${vector}`;
-  if (typeof change.deleted !== 'boolean') return `${where}: deleted must be a boolean`;
-  if (!isDeviceId(change.modifiedBy)) return `${where}: modifiedBy is not a device id`;
+  if (vector !== undefined) return `${where(change)}: ${vector}`;
+  if (typeof change.deleted !== 'boolean') return `${where(change)}: deleted must be a boolean`;
+  if (!isDeviceId(change.modifiedBy)) return `${where(change)}: modifiedBy is not a device id`;
   return undefined;
+}
+
+/** How a problem message names the record: by its path, when that is text. */
+function where(change: { readonly path: unknown }): string {
+  return isText(change.path) ? `record ${JSON.stringify(change.path)}` : 'record';
 }
 
 /** Why `record` is not a stored record (a valid change with a sequence above zero), or undefined. */

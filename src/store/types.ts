@@ -68,6 +68,11 @@ export interface Store {
   /** The records of `paths`, in their order (undefined where none): one read for many paths. */
   getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]>;
   /**
+   * The sequence of each path's record, in their order (undefined where none): whether a path was
+   * recorded again since its record was read, without reading the whole records.
+   */
+  sequencesOf(paths: readonly string[]): Promise<(number | undefined)[]>;
+  /**
    * Records the changes in one atomic batch, each with the next sequence number in order; a path's
    * previous sequence entry goes away. Returns the stored records.
    */
