@@ -10,8 +10,17 @@ import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
-import { levelTablesIn, loadPageOut, parseFileMappings } from '../src/cli/mapped-pages.js';
-import { loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
+import {
+  ACTIVE_CHECK_INTERVAL_MS,
+  ACTIVE_FOR_MS,
+  levelTablesIn,
+  loadPageOut,
+  MappedTableWatch,
+  PAGE_OUT_GROWTH_BYTES,
+  parseFileMappings,
+  RESTING_CHECK_INTERVAL_MS,
+} from '../src/cli/mapped-pages.js';
+import { limitMallocArenas, loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
 import { tempDir } from './helpers.js';
 
 const MIB = 1024 * 1024;
@@ -94,6 +103,43 @@ test('the trimmer does its at-rest work once each time the RSS settles after it 
   trimmer.check();
   trimmer.check();
   assert.equal(rests, 2, 'moved and settled again');
+});
+
+test("the table watch pages out once the file-backed RSS grew enough, and looks often only while it moves", () => {
+  let fileRss = 60 * MIB;
+  let clock = 0;
+  let pageOuts = 0;
+  const watch = new MappedTableWatch(
+    () => {
+      pageOuts++;
+      fileRss = 50 * MIB; // what the page-out gave back
+    },
+    () => fileRss,
+    () => clock,
+  );
+  assert.equal(watch.check(), RESTING_CHECK_INTERVAL_MS, 'nothing moved: at rest');
+  fileRss = 55 * MIB; // fell below the start: the new baseline
+  assert.equal(watch.check(), ACTIVE_CHECK_INTERVAL_MS, 'it moved: looked at often');
+  fileRss = 55 * MIB + PAGE_OUT_GROWTH_BYTES - 1;
+  watch.check();
+  assert.equal(pageOuts, 0, 'below the growth (from the lowest point): nothing');
+  fileRss += 1;
+  watch.check();
+  assert.equal(pageOuts, 1, 'grown enough: paged out');
+  assert.equal(watch.pageOuts, 1);
+  watch.check();
+  assert.equal(pageOuts, 1, 'right after a page-out, the baseline is what it left');
+  clock += ACTIVE_FOR_MS;
+  assert.equal(watch.check(), RESTING_CHECK_INTERVAL_MS, 'still for a while: back to resting looks');
+});
+
+test('on glibc Linux, the malloc arenas can be capped (mallopt)', async (t) => {
+  const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
+  if (process.platform !== 'linux' || report.header.glibcVersionRuntime === undefined) {
+    t.skip('mallopt is glibc-only');
+    return;
+  }
+  assert.equal(await limitMallocArenas(), true);
 });
 
 test('/proc/self/maps lines give file mappings; LevelDB tables are picked inside the state folder only', () => {

@@ -24,3 +24,35 @@ test('favouring memory and a bulk flow starting and ending say nothing on stderr
   // The check can fail: a flag this V8 does not know is reported on stderr.
   assert.match(stderrOf("import { setFlagsFromString } from 'node:v8'; setFlagsFromString('--no-such-flag-in-any-v8');"), /no-such-flag/);
 });
+
+test("a node's young generation stops growing at its cap, except while file data flows in bulk", () => {
+  // Objects that live a while (a window of them, replaced in turn) survive scavenges, and V8
+  // doubles its young generation for them: to 32 MiB unless capped.
+  const script = `
+    import { bulkFlowing, favourMemory, YOUNG_GENERATION_CAP_BYTES } from './src/cli/memory-mode.ts';
+    import { getHeapSpaceStatistics } from 'node:v8';
+    const young = () => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size;
+    const window = new Array(50_000);
+    let i = 0;
+    async function largestWhileChurning(ms, enough = Infinity) {
+      let largest = 0;
+      for (const end = performance.now() + ms; performance.now() < end && largest < enough; ) {
+        for (let k = 0; k < 20_000; k++) window[i++ % window.length] = { a: i, b: [i, i + 1], c: 's' + i };
+        largest = Math.max(largest, young());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return largest;
+    }
+    favourMemory();
+    const capped = await largestWhileChurning(1_500);
+    bulkFlowing(true);
+    const bulk = await largestWhileChurning(10_000, YOUNG_GENERATION_CAP_BYTES + 1);
+    console.log(JSON.stringify({ cap: YOUNG_GENERATION_CAP_BYTES, capped, bulk }));
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr, '');
+  const { cap, capped, bulk } = JSON.parse(run.stdout) as { cap: number; capped: number; bulk: number };
+  assert.ok(capped <= cap, `young generation ${capped} bytes outside a bulk flow, cap ${cap}`);
+  assert.ok(bulk > cap, `young generation only ${bulk} bytes during a bulk flow: the same churn should grow it past ${cap}`);
+});

@@ -6,7 +6,7 @@ import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
 import { bulkFlowing, favourMemory } from './memory-mode.js';
-import { startMemoryTrim } from './memory-trim.js';
+import { limitMallocArenas, startMemoryTrim } from './memory-trim.js';
 import { tierUpLater } from './tier-up.js';
 import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
 import { DEFAULT_WATCH_DELAY_MS } from '../folder/watch-timing.js';
@@ -215,6 +215,7 @@ export function registerJoin(program: Command): void {
     .action(async (dir: string, options: JoinOptions, command: Command) => {
       const verbosity: Verbosity = options.quiet === true ? 'quiet' : options.verbose === true ? 'verbose' : 'normal';
       favourMemory(); // a node runs for days
+      await limitMallocArenas(); // before the index is opened and its threads take arenas
       tierUpLater();
       // Listened for from the start: a stop asked for while the node opens or starts (systemd's
       // SIGTERM right after a start, say) is a clean stop once it can be, not death by signal.

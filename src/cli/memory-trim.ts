@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { loadLibc } from '../os/libc.js';
-import { levelTablesIn, loadPageOut } from './mapped-pages.js';
+import { levelTablesIn, loadPageOut, MappedTableWatch } from './mapped-pages.js';
 
 /**
  * Gives memory the process has freed back to the system (glibc's malloc_trim, through the koffi
@@ -34,6 +34,33 @@ export async function loadMallocTrim(): Promise<TrimFunction | undefined> {
     return () => mallocTrim(0) === 1;
   } catch {
     return undefined; // a C library without it
+  }
+}
+
+/** glibc's mallopt parameter M_ARENA_MAX (malloc.h). */
+const M_ARENA_MAX = -8;
+/**
+ * Malloc arenas a long-running node may have: the main thread's and one for every other thread.
+ * glibc gives each thread that contends for the heap an arena of its own, up to eight per core;
+ * freed memory stays spread over them. bench:pi's index exchange (the libuv pool and LevelDB's
+ * compaction thread reading and writing the index) had ~27 MiB resident in nine such arenas at
+ * its peak; with two, ~10 MiB, and the whole run's peak 148 -> 138 MiB.
+ */
+export const MAX_MALLOC_ARENAS = 2;
+
+/**
+ * Caps glibc's malloc arenas at MAX_MALLOC_ARENAS (mallopt M_ARENA_MAX, as MALLOC_ARENA_MAX=2 in
+ * the environment would): for threads that take an arena after this call, so made before the
+ * node opens its index and starts its threads. Whether it was set (glibc Linux only).
+ */
+export async function limitMallocArenas(): Promise<boolean> {
+  const libc = await loadLibc();
+  if (libc === undefined) return false;
+  try {
+    const mallopt = libc.func('int mallopt(int param, int value)') as (param: number, value: number) => number;
+    return mallopt(M_ARENA_MAX, MAX_MALLOC_ARENAS) === 1;
+  } catch {
+    return false; // a C library without it
   }
 }
 
@@ -96,9 +123,9 @@ export class MemoryTrimmer {
 }
 
 /**
- * Starts trimming for a long-running command (mesh join), and pages out LevelDB's mapped tables
- * under `stateDirectory` (mapped-pages.ts) with each trim and at rest; a stop function, which
- * does nothing where trimming is not possible.
+ * Starts trimming for a long-running command (mesh join), and paging out LevelDB's mapped tables
+ * under `stateDirectory` (mapped-pages.ts) as they grow and at rest; a stop function, which does
+ * nothing where neither is possible.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
@@ -106,11 +133,13 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   const pageOut = await loadPageOut();
   // /proc/self/maps names files by their real paths.
   const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
-  const trimAndPageOut: TrimFunction = () => {
-    pageOut?.(tables);
-    return trim();
-  };
-  const trimmer = new MemoryTrimmer(trimAndPageOut, undefined, undefined, () => pageOut?.(tables));
+  const pageOutTables = () => void pageOut?.(tables);
+  const trimmer = new MemoryTrimmer(trim, undefined, undefined, pageOutTables);
   trimmer.start();
-  return () => trimmer.stop();
+  const watch = pageOut === undefined ? undefined : new MappedTableWatch(pageOutTables);
+  watch?.start();
+  return () => {
+    trimmer.stop();
+    watch?.stop();
+  };
 }
