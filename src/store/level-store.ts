@@ -191,26 +191,23 @@ class LevelStore implements Store {
     return value === undefined ? undefined : decodeStored(value, path);
   }
 
-  async getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]> {
-    this.assertOpen();
-    const storable = paths.filter((path) => keyProblem(path) === undefined);
-    const values = storable.length === 0 ? [] : ((await this.db.getMany(storable.map(fileKey))) as (Uint8Array | undefined)[]);
-    const found = new Map<string, FileRecord>();
-    storable.forEach((path, k) => {
-      const value = values[k];
-      if (value !== undefined) found.set(path, decodeStored(value, path));
-    });
-    return paths.map((path) => found.get(path));
+  getMany(paths: readonly string[]): Promise<(FileRecord | undefined)[]> {
+    return this.readMany(paths, decodeStored);
   }
 
-  async sequencesOf(paths: readonly string[]): Promise<(number | undefined)[]> {
+  sequencesOf(paths: readonly string[]): Promise<(number | undefined)[]> {
+    return this.readMany(paths, (value) => decodeSequence(value));
+  }
+
+  /** The records of `paths` in one read, each stored value given to `decode`; undefined where none. */
+  private async readMany<T>(paths: readonly string[], decode: (value: Uint8Array, path: string) => T): Promise<(T | undefined)[]> {
     this.assertOpen();
     const storable = paths.filter((path) => keyProblem(path) === undefined);
     const values = storable.length === 0 ? [] : ((await this.db.getMany(storable.map(fileKey))) as (Uint8Array | undefined)[]);
-    const found = new Map<string, number>();
+    const found = new Map<string, T>();
     storable.forEach((path, k) => {
       const value = values[k];
-      if (value !== undefined) found.set(path, decodeSequence(value));
+      if (value !== undefined) found.set(path, decode(value, path));
     });
     return paths.map((path) => found.get(path));
   }
