@@ -32,15 +32,13 @@ let growing = false;
 let flowing = false;
 let youngCapped = false;
 
-/** Whether the young generation (`youngBytes`, both halves) should grow no more: at the cap, outside a bulk flow. */
-export function capsYoungGeneration(youngBytes: number, bulkFlow: boolean): boolean {
-  return !bulkFlow && youngBytes >= YOUNG_GENERATION_CAP_BYTES;
-}
-
-/** Run after each collection: V8 reads its growth factor when it next grows the young generation. */
+/**
+ * Run after each collection: the young generation (both halves) grows no more once at the cap,
+ * outside a bulk flow. V8 reads its growth factor when it next grows it.
+ */
 function capYoungGeneration(): void {
   const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
-  const cap = capsYoungGeneration(young, flowing);
+  const cap = !flowing && young >= YOUNG_GENERATION_CAP_BYTES;
   if (cap === youngCapped) return;
   youngCapped = cap;
   setFlagsFromString(`--semi-space-growth-factor=${cap ? 1 : SEMI_SPACE_GROWTH_FACTOR}`);

@@ -44,7 +44,8 @@ const M_ARENA_MAX = -8;
  * glibc gives each thread that contends for the heap an arena of its own, up to eight per core;
  * freed memory stays spread over them. bench:pi's index exchange (the libuv pool and LevelDB's
  * compaction thread reading and writing the index) had ~27 MiB resident in nine such arenas at
- * its peak; with two, ~10 MiB, and the whole run's peak 148 -> 138 MiB.
+ * its peak; with MALLOC_ARENA_MAX=2 set before start, ~10 MiB. Set at run time (V8's threads
+ * already have theirs), the whole run's peak 150-154 -> 145-149 MiB.
  */
 export const MAX_MALLOC_ARENAS = 2;
 

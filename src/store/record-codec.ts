@@ -131,15 +131,20 @@ export function decodeSequence(bytes: Uint8Array): number {
   while (position < bytes.length) {
     const tag = varint();
     const wireType = tag % 8;
-    if (Math.floor(tag / 8) === SEQUENCE_FIELD && wireType === WIRE_VARINT) sequence = varint();
-    else if (wireType === WIRE_VARINT) varint();
-    else if (wireType === WIRE_FIXED64) position += 8;
-    else if (wireType === WIRE_LENGTH_DELIMITED) {
+    if (Math.floor(tag / 8) === SEQUENCE_FIELD && wireType === WIRE_VARINT) {
+      sequence = varint();
+    } else if (wireType === WIRE_VARINT) {
+      varint();
+    } else if (wireType === WIRE_FIXED64) {
+      position += 8;
+    } else if (wireType === WIRE_LENGTH_DELIMITED) {
       const length = varint(); // read first: `position += varint()` would add to the old position
       position += length;
+    } else if (wireType === WIRE_FIXED32) {
+      position += 4;
+    } else {
+      throw corrupt(`unknown wire type ${wireType}`);
     }
-    else if (wireType === WIRE_FIXED32) position += 4;
-    else throw corrupt(`unknown wire type ${wireType}`);
   }
   if (position !== bytes.length) throw corrupt('a field runs past the end');
   if (!Number.isSafeInteger(sequence) || sequence < 1) throw corrupt(`bad sequence ${sequence}`);
