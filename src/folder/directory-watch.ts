@@ -33,14 +33,10 @@ export async function watchDirectories(root: string, callback: SubscribeCallback
   return { unsubscribe: () => Promise.resolve(watches.close()) };
 }
 
-interface FolderWatch {
-  readonly watcher: FSWatcher;
-  /** The folder's inode when the watch began: a folder deleted and made again is another one. */
-  readonly ino: number;
-}
-
 class FolderWatches {
-  private readonly watches = new Map<string, FolderWatch>();
+  private readonly watches = new Map<string, FSWatcher>();
+  /** Per path, the latest follow of a name that came or went (see followInOrder). */
+  private readonly following = new Map<string, Promise<void>>();
   private readonly stateFolder: string;
   private queued: Event[] = [];
   private closed = false;
@@ -66,7 +62,7 @@ class FolderWatches {
 
   close(): void {
     this.closed = true;
-    for (const { watcher } of this.watches.values()) watcher.close();
+    for (const watcher of this.watches.values()) watcher.close();
     this.watches.clear();
   }
 
@@ -78,7 +74,7 @@ class FolderWatches {
       if (!info.isDirectory() || this.closed || this.watches.has(folder)) return info.isDirectory();
       const watcher = watch(folder, { persistent: false }, (type, name) => this.onChange(folder, type, name));
       watcher.on('error', (error) => this.onWatcherError(folder, error));
-      this.watches.set(folder, { watcher, ino: info.ino });
+      this.watches.set(folder, watcher);
       return true;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
@@ -99,7 +95,20 @@ class FolderWatches {
     if (path === this.stateFolder) return;
     this.report({ type: type === 'rename' ? 'create' : 'update', path });
     // A name that came or went: a new folder is watched, a gone one (and all under it) no longer.
-    if (type === 'rename') void this.follow(path);
+    if (type === 'rename') this.followInOrder(path);
+  }
+
+  /**
+   * Follows `path` after any follow of it still under way: lstat runs on the thread pool, and
+   * results can come back out of order. A folder deleted and made again at once gives two events;
+   * the first one's "gone", come back last, would drop the new folder's watch.
+   */
+  private followInOrder(path: string): void {
+    const next = (this.following.get(path) ?? Promise.resolve()).then(() => this.follow(path)).catch(() => undefined);
+    this.following.set(path, next);
+    void next.then(() => {
+      if (this.following.get(path) === next) this.following.delete(path);
+    });
   }
 
   private async follow(path: string): Promise<void> {
@@ -116,9 +125,10 @@ class FolderWatches {
       return;
     }
     if (!info.isDirectory()) return;
-    const known = this.watches.get(path);
-    if (known?.ino === info.ino) return;
-    if (known !== undefined) this.removeTree(path);
+    // A folder whose name came or went is watched anew, even where the inode is the one watched:
+    // a folder deleted and made again at once can get its inode number back (ext4), and the
+    // watch of the deleted one is dead.
+    if (this.watches.has(path)) this.removeTree(path);
     await this.addTree(path);
     // Once it is watched, its path again: what was made in it before the watches were in place is
     // then rescanned after them, not before.
@@ -127,7 +137,7 @@ class FolderWatches {
 
   private removeTree(path: string): void {
     const under = path + sep;
-    for (const [folder, { watcher }] of this.watches) {
+    for (const [folder, watcher] of this.watches) {
       if (folder !== path && !folder.startsWith(under)) continue;
       watcher.close();
       this.watches.delete(folder);
@@ -135,7 +145,7 @@ class FolderWatches {
   }
 
   private onWatcherError(folder: string, error: Error): void {
-    this.watches.get(folder)?.watcher.close();
+    this.watches.get(folder)?.close();
     this.watches.delete(folder);
     if (!this.closed) this.callback(error, []);
   }
