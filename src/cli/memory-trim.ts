@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { loadLibc } from '../os/libc.js';
 import { levelTablesIn, loadPageOut, MappedTableWatch } from './mapped-pages.js';
+import { loadProgramPagesRelease } from './program-pages.js';
 
 /**
  * Gives memory the process has freed back to the system (glibc's malloc_trim, through the koffi
@@ -124,9 +125,10 @@ export class MemoryTrimmer {
 }
 
 /**
- * Starts trimming for a long-running command (mesh join), and paging out LevelDB's mapped tables
- * under `stateDirectory` (mapped-pages.ts) as they grow and at rest; a stop function, which does
- * nothing where neither is possible.
+ * Starts trimming for a long-running command (mesh join), paging out LevelDB's mapped tables
+ * under `stateDirectory` (mapped-pages.ts) as they grow and at rest, and dropping the pages of
+ * Node's binary the node no longer uses at rest (program-pages.ts); a stop function, which does
+ * nothing where none is possible.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
@@ -135,7 +137,12 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   // /proc/self/maps names files by their real paths.
   const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
   const pageOutTables = () => void pageOut?.(tables);
-  const trimmer = new MemoryTrimmer(trim, undefined, undefined, pageOutTables);
+  const releaseProgramPages = await loadProgramPagesRelease();
+  const atRest = () => {
+    pageOutTables();
+    releaseProgramPages?.();
+  };
+  const trimmer = new MemoryTrimmer(trim, undefined, undefined, atRest);
   trimmer.start();
   const watch = pageOut === undefined ? undefined : new MappedTableWatch(pageOutTables);
   watch?.start();
