@@ -20,7 +20,7 @@ import {
   parseFileMappings,
   RESTING_CHECK_INTERVAL_MS,
 } from '../src/cli/mapped-pages.js';
-import { limitMallocArenas, loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
+import { anonymousBytes, limitMallocArenas, loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
 import { tempDir } from './helpers.js';
 
 const MIB = 1024 * 1024;
@@ -31,6 +31,21 @@ function fragmentedHeap(): Buffer[] {
   for (let i = 0; i < 4096; i++) all.push(Buffer.alloc(64 * 1024, i));
   return all.filter((_, i) => i % 2 === 0);
 }
+
+// First, before other tests leave freed memory for the allocator to reuse.
+test('on Linux, the trimmer watches the anonymous memory: it grows with buffers, and leaves out the file pages', (t) => {
+  if (process.platform !== 'linux') {
+    t.skip('RssAnon is Linux\'s');
+    return;
+  }
+  const before = anonymousBytes();
+  const held = Buffer.alloc(128 * MIB, 1);
+  const after = anonymousBytes();
+  assert.ok(after - before >= 96 * MIB, `the anonymous RSS grew by ${Math.round((after - before) / MIB)} MiB only`);
+  // The binary's code and data are in the RSS, not in its anonymous part.
+  assert.ok(process.memoryUsage.rss() - after > 4 * MIB);
+  assert.equal(held[held.length - 1], 1);
+});
 
 test('on glibc Linux, a trim gives back freed buffers that lie between live ones', async (t) => {
   const trim = await loadMallocTrim();

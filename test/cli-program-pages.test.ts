@@ -7,7 +7,14 @@ import { test } from 'node:test';
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { droppableMappings, loadProgramPagesRelease, parseSmaps } from '../src/cli/program-pages.js';
+import {
+  droppableMappings,
+  loadProgramPagesRelease,
+  parseSmaps,
+  ProgramPagesAtRest,
+  RELEASE_INTERVAL_MS,
+} from '../src/cli/program-pages.js';
+
 
 const SMAPS = `00400000-00b6f000 r--p 00000000 fe:00 260689                             /usr/bin/node
 Size:               7612 kB
@@ -74,4 +81,21 @@ test('on glibc Linux, the binary\'s pages leave the RSS and the process goes on 
   assert.equal(new Intl.NumberFormat('en-US').format(1234567.5), '1,234,567.5');
   assert.deepEqual(JSON.parse(JSON.stringify({ a: [1, 2, 3] })), { a: [1, 2, 3] });
   assert.ok(/^m(e)sh$/.test('mesh'));
+});
+
+test('released at a rest, and not again within the interval: the refill of a resting node does not start a release cycle', () => {
+  let now = 1_000_000;
+  const pages = new ProgramPagesAtRest(() => 0, () => now);
+  pages.atRest();
+  assert.equal(pages.releases, 1);
+  // The rest that follows the refill.
+  now += 4_000;
+  pages.atRest();
+  now += RELEASE_INTERVAL_MS - 4_000 - 1;
+  pages.atRest();
+  assert.equal(pages.releases, 1);
+  // The rest after work, later.
+  now += 1;
+  pages.atRest();
+  assert.equal(pages.releases, 2);
 });

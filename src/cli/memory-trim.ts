@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { loadLibc } from '../os/libc.js';
 import { levelTablesIn, loadPageOut, MappedTableWatch } from './mapped-pages.js';
-import { loadProgramPagesRelease } from './program-pages.js';
+import { loadProgramPagesRelease, ProgramPagesAtRest } from './program-pages.js';
 
 /**
  * Gives memory the process has freed back to the system (glibc's malloc_trim, through the koffi
@@ -125,10 +126,21 @@ export class MemoryTrimmer {
 }
 
 /**
- * Starts trimming for a long-running command (mesh join), paging out LevelDB's mapped tables
- * under `stateDirectory` (mapped-pages.ts) as they grow and at rest, and dropping the pages of
- * Node's binary the node no longer uses at rest (program-pages.ts); a stop function, which does
- * nothing where none is possible.
+ * The process's anonymous resident bytes (RssAnon in /proc/self/status), or the whole RSS where
+ * there is no such line. What a trim can give back and what work moves: the file pages (Node's
+ * binary, LevelDB's tables) come and go with their own page-outs, and counted in they made every
+ * release of the binary's pages look like new work ending (the refill moved the RSS by ~7 MiB).
+ */
+export function anonymousBytes(): number {
+  const match = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return match === null ? process.memoryUsage.rss() : Number(match[1]) * 1024;
+}
+
+/**
+ * Starts trimming for a long-running command (mesh join) as its anonymous memory grows, paging
+ * out LevelDB's mapped tables under `stateDirectory` (mapped-pages.ts) as they grow and at rest,
+ * and dropping the pages of Node's binary the node no longer uses at rest (program-pages.ts); a
+ * stop function, which does nothing where none is possible.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
@@ -138,11 +150,12 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
   const pageOutTables = () => void pageOut?.(tables);
   const releaseProgramPages = await loadProgramPagesRelease();
+  const programPages = releaseProgramPages === undefined ? undefined : new ProgramPagesAtRest(releaseProgramPages);
   const atRest = () => {
     pageOutTables();
-    releaseProgramPages?.();
+    programPages?.atRest();
   };
-  const trimmer = new MemoryTrimmer(trim, undefined, undefined, atRest);
+  const trimmer = new MemoryTrimmer(trim, anonymousBytes, undefined, atRest);
   trimmer.start();
   const watch = pageOut === undefined ? undefined : new MappedTableWatch(pageOutTables);
   watch?.start();

@@ -13,8 +13,8 @@ import { loadLibc } from '../os/libc.js';
  * MADV_DONTNEED on a private mapping discards the process's own copies of pages it wrote, so only
  * mappings that cannot hold any are chosen: not writable, and without anonymous pages (the
  * relocated read-only data that the loader wrote before sealing it has some). The binary's
- * mappings stay in place for the life of the process, so the ranges read cannot be reused between
- * reading them and the call.
+ * mappings stay in place for the life of the process, so the ranges read are never reused for
+ * anything else.
  */
 
 /** Linux's MADV_DONTNEED (include/uapi/asm-generic/mman-common.h). */
@@ -61,13 +61,19 @@ export function droppableMappings(mappings: readonly SmapsMapping[], program: st
 /** Drops the program's clean pages from the RSS; returns the bytes of the ranges advised. */
 export type ProgramPagesRelease = () => number;
 
-/** madvise(MADV_DONTNEED) over the binary's clean mappings, or undefined where it cannot be called. */
+/**
+ * madvise(MADV_DONTNEED) over the binary's clean mappings, or undefined where it cannot be called.
+ * The mappings are read once: they stay for the life of the process, and a read-only one never
+ * gains pages of its own. Each release is then a few system calls, with nothing allocated (reading
+ * and parsing /proc/self/smaps at every rest made garbage enough to end the rest it marked).
+ */
 export async function loadProgramPagesRelease(program = process.execPath): Promise<ProgramPagesRelease | undefined> {
   const libc = await loadLibc();
   if (libc === undefined) return undefined;
-  let realProgram: string;
+  let mappings: SmapsMapping[];
   try {
-    realProgram = realpathSync(program); // /proc names files by their real paths
+    // /proc names files by their real paths.
+    mappings = droppableMappings(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')), realpathSync(program));
   } catch {
     return undefined;
   }
@@ -75,12 +81,42 @@ export async function loadProgramPagesRelease(program = process.execPath): Promi
     const madvise = libc.func('int madvise(uintptr_t addr, size_t length, int advice)') as (addr: bigint, length: bigint, advice: number) => number;
     return () => {
       let advised = 0;
-      for (const mapping of droppableMappings(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')), realProgram)) {
+      for (const mapping of mappings) {
         if (madvise(mapping.start, mapping.end - mapping.start, MADV_DONTNEED) === 0) advised += Number(mapping.end - mapping.start);
       }
       return advised;
     };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Least time between two releases. The pages a resting node keeps using come back within a second
+ * of a release (~7 MiB here: timers, the collector, keep-alives); that refill moves the RSS, and
+ * the rest after it would release again, for ever. A release and its refill cost ~5-10 ms of CPU.
+ */
+export const RELEASE_INTERVAL_MS = 10_000;
+
+/**
+ * Releases the binary's pages when the node comes to rest (`atRest`), unless it did less than
+ * RELEASE_INTERVAL_MS ago: then they wait for the next rest.
+ */
+export class ProgramPagesAtRest {
+  private lastRelease = -Infinity;
+  /** Releases done, for tests and logs. */
+  releases = 0;
+
+  constructor(
+    private readonly release: ProgramPagesRelease,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  atRest(): void {
+    const now = this.now();
+    if (now - this.lastRelease < RELEASE_INTERVAL_MS) return;
+    this.lastRelease = now;
+    this.release();
+    this.releases++;
   }
 }
