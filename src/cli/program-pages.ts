@@ -93,10 +93,11 @@ export async function loadProgramPagesRelease(program = process.execPath): Promi
 
 /**
  * Least time between two releases. The pages a resting node keeps using come back within a second
- * of a release (~7 MiB here: timers, the collector, keep-alives); that refill moves the RSS, and
- * the rest after it would release again, for ever. A release and its refill cost ~5-10 ms of CPU.
+ * of a release (~7 MiB here: timers, the collector, keep-alives), for ~5-10 ms of CPU; a node at
+ * rest still comes to rest again every few seconds (collections, `mesh status` polls), and
+ * releasing at each of those cost bench:pi's idle node 0.1-0.2% of its core at a 10 s interval.
  */
-export const RELEASE_INTERVAL_MS = 10_000;
+export const RELEASE_INTERVAL_MS = 30_000;
 
 /**
  * Releases the binary's pages when the node comes to rest (`atRest`), unless it did less than
