@@ -21,7 +21,7 @@ import {
   RESTING_CHECK_INTERVAL_MS,
 } from '../src/cli/mapped-pages.js';
 import { anonymousBytes, limitMallocArenas, loadMallocTrim, MemoryTrimmer } from '../src/cli/memory-trim.js';
-import { tempDir } from './helpers.js';
+import { isGlibcLinux, tempDir } from './helpers.js';
 
 const MIB = 1024 * 1024;
 
@@ -49,8 +49,7 @@ test('on Linux, the trimmer watches the anonymous memory: it grows with buffers,
 
 test('on glibc Linux, a trim gives back freed buffers that lie between live ones', async (t) => {
   const trim = await loadMallocTrim();
-  const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
-  if (process.platform !== 'linux' || report.header.glibcVersionRuntime === undefined) {
+  if (!isGlibcLinux()) {
     t.skip('malloc_trim is glibc-only');
     return;
   }
@@ -149,8 +148,7 @@ test("the table watch pages out once the file-backed RSS grew enough, and looks 
 });
 
 test('on glibc Linux, the malloc arenas can be capped (mallopt)', async (t) => {
-  const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
-  if (process.platform !== 'linux' || report.header.glibcVersionRuntime === undefined) {
+  if (!isGlibcLinux()) {
     t.skip('mallopt is glibc-only');
     return;
   }

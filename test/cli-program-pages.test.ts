@@ -14,6 +14,7 @@ import {
   ProgramPagesAtRest,
   RELEASE_INTERVAL_MS,
 } from '../src/cli/program-pages.js';
+import { isGlibcLinux } from './helpers.js';
 
 
 const SMAPS = `00400000-00b6f000 r--p 00000000 fe:00 260689                             /usr/bin/node
@@ -57,8 +58,7 @@ function fileBackedMiB(): number {
 
 test('on glibc Linux, the binary\'s pages leave the RSS and the process goes on running', async (t) => {
   const release = await loadProgramPagesRelease();
-  const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
-  if (process.platform !== 'linux' || report.header.glibcVersionRuntime === undefined) {
+  if (!isGlibcLinux()) {
     t.skip('needs glibc Linux (madvise through koffi)');
     return;
   }

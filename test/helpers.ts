@@ -109,6 +109,12 @@ export function canRunUnprivileged(): boolean {
   return result.error === undefined && result.status === 0;
 }
 
+/** Linux with glibc: where mesh calls libc itself (malloc_trim, madvise) through koffi. */
+export function isGlibcLinux(): boolean {
+  const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
+  return process.platform === 'linux' && report.header.glibcVersionRuntime !== undefined;
+}
+
 export interface FineRoundTrip extends RoundTrip {
   /** Bytes of the receiver's answers to the fine round. */
   answerBytes: number;
