@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { symlinkContentHash } from '../folder/hasher.js';
 import { isAlwaysIgnored } from '../folder/ignore.js';
 import { relativePathProblem } from '../folder/paths.js';
 import { portableProblem } from '../store/store-input.js';
@@ -25,11 +26,6 @@ const TO_WIRE: Readonly<Record<EntryType, WireType>> = {
   symlink: WireType.SYMLINK,
 };
 const FROM_WIRE: ReadonlyMap<WireType, EntryType> = new Map(Object.entries(TO_WIRE).map(([type, wire]) => [wire, type as EntryType]));
-
-/** The content hash the scanner gives a symlink: SHA-256 of its target. */
-function symlinkHash(target: string): Uint8Array {
-  return sha256(Buffer.from(target, 'utf8'));
-}
 
 /** One-shot SHA-256 (a third of createHash's cost: checked for every record sent and received). */
 function sha256(bytes: Uint8Array): Buffer {
@@ -90,7 +86,7 @@ function recordContentProblem(record: RemoteRecord): string | undefined {
     case 'symlink':
       if (record.size !== 0 || record.blockHashes.length !== 0) return `a symlink has no size or block hashes`;
       if (record.symlinkTarget === '') return `a symlink needs a target (it is empty)`;
-      if (!equalBytes(record.contentHash, symlinkHash(record.symlinkTarget))) return `the content hash is not the hash of the symlink target`;
+      if (!equalBytes(record.contentHash, symlinkContentHash(record.symlinkTarget))) return `the content hash is not the hash of the symlink target`;
       return undefined;
   }
 }
