@@ -14,6 +14,7 @@ import {
   ProgramPagesAtRest,
   RELEASE_INTERVAL_MS,
 } from '../src/cli/program-pages.js';
+import { fileBackedBytes } from '../src/cli/mapped-pages.js';
 import { isGlibcLinux } from './helpers.js';
 
 
@@ -50,11 +51,7 @@ test('only read-only mappings of the program without pages of the process\'s own
   assert.deepEqual(chosen, ['400000', 'b72000', '7fa197580000']);
 });
 
-function fileBackedMiB(): number {
-  const match = /^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  assert.ok(match !== null, 'no RssFile in /proc/self/status');
-  return Number(match[1]) / 1024;
-}
+const fileBackedMiB = (): number => fileBackedBytes() / (1024 * 1024);
 
 test('on glibc Linux, the binary\'s pages leave the RSS and the process goes on running', async (t) => {
   const release = await loadProgramPagesRelease();

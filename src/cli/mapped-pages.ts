@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadLibc } from '../os/libc.js';
+import { residentBytes } from '../os/proc-status.js';
 
 /**
  * Hands back the pages of memory-mapped files a node has read but no longer needs: LevelDB maps
@@ -79,10 +80,9 @@ export const RESTING_CHECK_INTERVAL_MS = 1_000;
 export const ACTIVE_FOR_MS = 5_000;
 export const ACTIVITY_BYTES = 256 * 1024;
 
-/** The process's file-backed resident bytes (RssFile in /proc/self/status), or 0 where there is none. */
+/** The process's file-backed resident bytes (RssFile), or 0 where there is none. */
 export function fileBackedBytes(): number {
-  const match = /^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return match === null ? 0 : Number(match[1]) * 1024;
+  return residentBytes('RssFile') ?? 0;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { loadLibc } from '../os/libc.js';
+import { residentBytes } from '../os/proc-status.js';
 import { levelTablesIn, loadPageOut, MappedTableWatch } from './mapped-pages.js';
 import { loadProgramPagesRelease, ProgramPagesAtRest } from './program-pages.js';
 
@@ -126,14 +126,13 @@ export class MemoryTrimmer {
 }
 
 /**
- * The process's anonymous resident bytes (RssAnon in /proc/self/status), or the whole RSS where
- * there is no such line. What a trim can give back and what work moves: the file pages (Node's
- * binary, LevelDB's tables) come and go with their own page-outs, and counted in they made every
- * release of the binary's pages look like new work ending (the refill moved the RSS by ~7 MiB).
+ * The process's anonymous resident bytes (RssAnon), or the whole RSS where there is no such
+ * figure. What a trim can give back and what work moves: the file pages (Node's binary,
+ * LevelDB's tables) come and go with their own page-outs, and counted in they made every release
+ * of the binary's pages look like new work ending (the refill moved the RSS by ~7 MiB).
  */
 export function anonymousBytes(): number {
-  const match = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return match === null ? process.memoryUsage.rss() : Number(match[1]) * 1024;
+  return residentBytes('RssAnon') ?? process.memoryUsage.rss();
 }
 
 /**
