@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadLibc } from '../os/libc.js';
+import { loadMadvise } from '../os/libc.js';
 import { residentBytes } from '../os/proc-status.js';
 
 /**
@@ -42,22 +42,17 @@ export type PageOutFunction = (wanted: (path: string) => boolean) => number;
 
 /** madvise(MADV_PAGEOUT) over chosen file mappings, or undefined where it cannot be called (see loadLibc). */
 export async function loadPageOut(): Promise<PageOutFunction | undefined> {
-  const libc = await loadLibc();
-  if (libc === undefined) return undefined;
-  try {
-    const madvise = libc.func('int madvise(uintptr_t addr, size_t length, int advice)') as (addr: bigint, length: bigint, advice: number) => number;
-    return (wanted) => {
-      let advised = 0;
-      for (const mapping of parseFileMappings(readFileSync('/proc/self/maps', 'utf8'))) {
-        if (!wanted(mapping.path)) continue;
-        // A kernel before 5.4 answers EINVAL: nothing happens, as nothing needs to.
-        if (madvise(mapping.start, mapping.end - mapping.start, MADV_PAGEOUT) === 0) advised += Number(mapping.end - mapping.start);
-      }
-      return advised;
-    };
-  } catch {
-    return undefined;
-  }
+  const madvise = await loadMadvise();
+  if (madvise === undefined) return undefined;
+  return (wanted) => {
+    let advised = 0;
+    for (const mapping of parseFileMappings(readFileSync('/proc/self/maps', 'utf8'))) {
+      if (!wanted(mapping.path)) continue;
+      // A kernel before 5.4 answers EINVAL: nothing happens, as nothing needs to.
+      if (madvise(mapping.start, mapping.end - mapping.start, MADV_PAGEOUT) === 0) advised += Number(mapping.end - mapping.start);
+    }
+    return advised;
+  };
 }
 
 /** Picks LevelDB's table files (*.ldb) inside `directory`. */

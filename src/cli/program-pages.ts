@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync } from 'node:fs';
-import { loadLibc } from '../os/libc.js';
+import { loadMadvise } from '../os/libc.js';
 
 /**
  * Lets go of the pages of Node's own binary that a node mapped once and no longer uses. A node
@@ -68,8 +68,8 @@ export type ProgramPagesRelease = () => number;
  * and parsing /proc/self/smaps at every rest made garbage enough to end the rest it marked).
  */
 export async function loadProgramPagesRelease(program = process.execPath): Promise<ProgramPagesRelease | undefined> {
-  const libc = await loadLibc();
-  if (libc === undefined) return undefined;
+  const madvise = await loadMadvise();
+  if (madvise === undefined) return undefined;
   let mappings: SmapsMapping[];
   try {
     // /proc names files by their real paths.
@@ -77,18 +77,13 @@ export async function loadProgramPagesRelease(program = process.execPath): Promi
   } catch {
     return undefined;
   }
-  try {
-    const madvise = libc.func('int madvise(uintptr_t addr, size_t length, int advice)') as (addr: bigint, length: bigint, advice: number) => number;
-    return () => {
-      let advised = 0;
-      for (const mapping of mappings) {
-        if (madvise(mapping.start, mapping.end - mapping.start, MADV_DONTNEED) === 0) advised += Number(mapping.end - mapping.start);
-      }
-      return advised;
-    };
-  } catch {
-    return undefined;
-  }
+  return () => {
+    let advised = 0;
+    for (const mapping of mappings) {
+      if (madvise(mapping.start, mapping.end - mapping.start, MADV_DONTNEED) === 0) advised += Number(mapping.end - mapping.start);
+    }
+    return advised;
+  };
 }
 
 /**

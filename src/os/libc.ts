@@ -19,3 +19,17 @@ export function loadLibc(): Promise<LibraryHandle | undefined> {
   })();
   return libc;
 }
+
+/** madvise(2): 0 on success. */
+export type Madvise = (addr: bigint, length: bigint, advice: number) => number;
+
+/** madvise through the C library, or undefined where it cannot be had (see loadLibc). */
+export async function loadMadvise(): Promise<Madvise | undefined> {
+  const library = await loadLibc();
+  if (library === undefined) return undefined;
+  try {
+    return library.func('int madvise(uintptr_t addr, size_t length, int advice)') as Madvise;
+  } catch {
+    return undefined;
+  }
+}
