@@ -10,11 +10,11 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import {
   droppableMappings,
   loadProgramPagesRelease,
-  parseSmaps,
   ProgramPagesAtRest,
   RELEASE_INTERVAL_MS,
 } from '../src/cli/program-pages.js';
 import { fileBackedBytes } from '../src/cli/mapped-pages.js';
+import { parseMappings } from '../src/os/proc-maps.js';
 import { isGlibcLinux } from './helpers.js';
 
 
@@ -42,7 +42,7 @@ Anonymous:           132 kB
 `;
 
 test('only read-only mappings of the program without pages of the process\'s own are chosen', () => {
-  const mappings = parseSmaps(SMAPS);
+  const mappings = parseMappings(SMAPS);
   assert.equal(mappings.length, 8);
   assert.deepEqual(mappings[2], { start: 0x563a000n, end: 0x563e000n, permissions: 'r--p', path: '/usr/bin/node', anonymousKiB: 8 });
   const chosen = droppableMappings(mappings, '/usr/bin/node').map((m) => m.start.toString(16));
@@ -61,7 +61,7 @@ test('on glibc Linux, the binary\'s pages leave the RSS and the process goes on 
   }
   assert.ok(release !== undefined, 'glibc Linux, yet madvise could not be loaded');
   const program = realpathSync(process.execPath);
-  const mapped = droppableMappings(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')), program);
+  const mapped = droppableMappings(parseMappings(readFileSync('/proc/self/smaps', 'utf8')), program);
   assert.ok(mapped.length > 0, `no clean mapping of ${program}`);
 
   const before = fileBackedMiB();

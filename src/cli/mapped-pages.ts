@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadMadvise } from '../os/libc.js';
+import { parseMappings, type Mapping } from '../os/proc-maps.js';
 import { residentBytes } from '../os/proc-status.js';
 
 /**
@@ -19,22 +20,9 @@ import { residentBytes } from '../os/proc-status.js';
 /** Linux's MADV_PAGEOUT (include/uapi/asm-generic/mman-common.h). */
 const MADV_PAGEOUT = 21;
 
-/** One mapping of a file, as /proc/self/maps lists it. */
-export interface FileMapping {
-  start: bigint;
-  end: bigint;
-  path: string;
-}
-
-/** The file mappings of /proc/self/maps text ("start-end perms offset dev inode path"). */
-export function parseFileMappings(maps: string): FileMapping[] {
-  const mappings: FileMapping[] = [];
-  for (const line of maps.split('\n')) {
-    const match = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s+(\/.*)$/.exec(line);
-    if (match === null) continue;
-    mappings.push({ start: BigInt(`0x${match[1]}`), end: BigInt(`0x${match[2]}`), path: match[3] });
-  }
-  return mappings;
+/** The file mappings of /proc/self/maps text (paths from /: not anonymous memory, [stack] and such). */
+export function parseFileMappings(maps: string): Mapping[] {
+  return parseMappings(maps).filter((mapping) => mapping.path.startsWith('/'));
 }
 
 /** Pages out every mapping whose file `wanted` picks; returns the bytes of the ranges advised. */

@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { loadMadvise } from '../os/libc.js';
+import { parseMappings, type Mapping } from '../os/proc-maps.js';
 
 /**
  * Lets go of the pages of Node's own binary that a node mapped once and no longer uses. A node
@@ -20,41 +21,8 @@ import { loadMadvise } from '../os/libc.js';
 /** Linux's MADV_DONTNEED (include/uapi/asm-generic/mman-common.h). */
 const MADV_DONTNEED = 4;
 
-/** One mapping of /proc/self/smaps, with what decides whether its pages may be dropped. */
-export interface SmapsMapping {
-  start: bigint;
-  end: bigint;
-  permissions: string;
-  path: string;
-  anonymousKiB: number;
-}
-
-const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/;
-const ANONYMOUS = /^Anonymous:\s+(\d+) kB$/;
-
-/** The mappings of /proc/self/smaps text. */
-export function parseSmaps(smaps: string): SmapsMapping[] {
-  const mappings: SmapsMapping[] = [];
-  for (const line of smaps.split('\n')) {
-    const header = HEADER.exec(line);
-    if (header !== null) {
-      mappings.push({
-        start: BigInt(`0x${header[1]}`),
-        end: BigInt(`0x${header[2]}`),
-        permissions: header[3],
-        path: header[4],
-        anonymousKiB: 0,
-      });
-      continue;
-    }
-    const anonymous = ANONYMOUS.exec(line);
-    if (anonymous !== null && mappings.length > 0) mappings[mappings.length - 1].anonymousKiB = Number(anonymous[1]);
-  }
-  return mappings;
-}
-
 /** The mappings of `program` whose pages are all clean copies of the file. */
-export function droppableMappings(mappings: readonly SmapsMapping[], program: string): SmapsMapping[] {
+export function droppableMappings(mappings: readonly Mapping[], program: string): Mapping[] {
   return mappings.filter((m) => m.path === program && !m.permissions.includes('w') && m.anonymousKiB === 0);
 }
 
@@ -70,10 +38,10 @@ export type ProgramPagesRelease = () => number;
 export async function loadProgramPagesRelease(program = process.execPath): Promise<ProgramPagesRelease | undefined> {
   const madvise = await loadMadvise();
   if (madvise === undefined) return undefined;
-  let mappings: SmapsMapping[];
+  let mappings: Mapping[];
   try {
     // /proc names files by their real paths.
-    mappings = droppableMappings(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')), realpathSync(program));
+    mappings = droppableMappings(parseMappings(readFileSync('/proc/self/smaps', 'utf8')), realpathSync(program));
   } catch {
     return undefined;
   }
