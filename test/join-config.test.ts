@@ -79,6 +79,25 @@ describe('mesh join settings', () => {
     assert.ok(received.equals(content));
   });
 
+  it('holds a pull by delta to max-recv-kibps too', async (t) => {
+    const a = await tempFolder(t, 'limit-delta-a');
+    const b = await tempFolder(t, 'limit-delta-b');
+    // Over the largest file fetched whole (1 MiB): it comes as a delta, all literal.
+    const content = randomBytes(2 * 1024 * 1024);
+    await writeFile(join(a, 'bigger.bin'), content);
+    const nodeA = joinNode(t, a, ['--no-mdns', '--port', '0']);
+    await nodeA.waitForOutput(/scanned the folder/, 30_000);
+    const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
+    await settings(b, ['max-recv-kibps = 1024']);
+    const nodeB = joinNode(t, b, ['--no-mdns', '--port', '0', '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]);
+    await nodeB.waitForOutput(/connected/, 30_000);
+    const connected = Date.now();
+    const received = await arrival(join(b, 'bigger.bin'), 60_000);
+    // 2 MiB at 1 MiB/s, less the first quarter second's burst: 1.75 s at the least (unlimited, well under 0.5 s).
+    assert.ok(Date.now() - connected >= 1_600, `arrived after ${Date.now() - connected} ms`);
+    assert.ok(received.equals(content));
+  });
+
   it('a bad setting is one line naming the file and the setting, and no node starts', async (t) => {
     const dir = await tempFolder(t, 'config-bad');
     await settings(dir, ['pull-concurrency = 1000']);
