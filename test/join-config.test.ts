@@ -23,6 +23,28 @@ async function settings(dir: string, lines: readonly string[]): Promise<void> {
   await writeFile(join(dir, '.mesh', 'config'), `${lines.join('\n')}\n`);
 }
 
+/**
+ * A file of `bytes` random (incompressible) bytes on node A, pulled by node B under
+ * max-recv-kibps = `kibps`: the milliseconds from B's connecting to the file's arrival, intact.
+ */
+async function limitedPull(t: TestContext, name: string, bytes: number, kibps: number): Promise<number> {
+  const a = await tempFolder(t, `${name}-a`);
+  const b = await tempFolder(t, `${name}-b`);
+  const content = randomBytes(bytes);
+  await writeFile(join(a, 'big.bin'), content);
+  const nodeA = joinNode(t, a, ['--no-mdns', '--port', '0']);
+  await nodeA.waitForOutput(/scanned the folder/, 30_000);
+  const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
+  await settings(b, [`max-recv-kibps = ${kibps}`]);
+  const nodeB = joinNode(t, b, ['--no-mdns', '--port', '0', '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]);
+  await nodeB.waitForOutput(/connected/, 30_000);
+  const connected = Date.now();
+  const received = await arrival(join(b, 'big.bin'), 60_000);
+  const ms = Date.now() - connected;
+  assert.ok(received.equals(content));
+  return ms;
+}
+
 /** A port free right now (the kernel's choice), for a node to be told to listen on. */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -62,40 +84,17 @@ describe('mesh join settings', () => {
   });
 
   it('holds a pull to max-recv-kibps', async (t) => {
-    const a = await tempFolder(t, 'limit-a');
-    const b = await tempFolder(t, 'limit-b');
-    const content = randomBytes(768 * 1024); // incompressible: the delta is the file
-    await writeFile(join(a, 'big.bin'), content);
-    const nodeA = joinNode(t, a, ['--no-mdns', '--port', '0']);
-    await nodeA.waitForOutput(/scanned the folder/, 30_000);
-    const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
-    await settings(b, ['max-recv-kibps = 256']);
-    const nodeB = joinNode(t, b, ['--no-mdns', '--port', '0', '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]);
-    await nodeB.waitForOutput(/connected/, 30_000);
-    const connected = Date.now();
-    const received = await arrival(join(b, 'big.bin'), 60_000);
-    // 768 KiB at 256 KiB/s, less the first quarter second's burst: 2.75 s at the least (unlimited, well under 1 s).
-    assert.ok(Date.now() - connected >= 2_500, `arrived after ${Date.now() - connected} ms`);
-    assert.ok(received.equals(content));
+    // Fetched whole (up to 1 MiB). 768 KiB at 256 KiB/s, less the first quarter second's burst:
+    // 2.75 s at the least (unlimited, well under 1 s).
+    const ms = await limitedPull(t, 'limit', 768 * 1024, 256);
+    assert.ok(ms >= 2_500, `arrived after ${ms} ms`);
   });
 
   it('holds a pull by delta to max-recv-kibps too', async (t) => {
-    const a = await tempFolder(t, 'limit-delta-a');
-    const b = await tempFolder(t, 'limit-delta-b');
-    // Over the largest file fetched whole (1 MiB): it comes as a delta, all literal.
-    const content = randomBytes(2 * 1024 * 1024);
-    await writeFile(join(a, 'bigger.bin'), content);
-    const nodeA = joinNode(t, a, ['--no-mdns', '--port', '0']);
-    await nodeA.waitForOutput(/scanned the folder/, 30_000);
-    const port = /\/ip4\/[\d.]+\/tcp\/(\d+)/.exec(nodeA.stdout)?.[1];
-    await settings(b, ['max-recv-kibps = 1024']);
-    const nodeB = joinNode(t, b, ['--no-mdns', '--port', '0', '--peer', `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeA.peerId}`]);
-    await nodeB.waitForOutput(/connected/, 30_000);
-    const connected = Date.now();
-    const received = await arrival(join(b, 'bigger.bin'), 60_000);
-    // 2 MiB at 1 MiB/s, less the first quarter second's burst: 1.75 s at the least (unlimited, well under 0.5 s).
-    assert.ok(Date.now() - connected >= 1_600, `arrived after ${Date.now() - connected} ms`);
-    assert.ok(received.equals(content));
+    // Over the largest file fetched whole: it comes as a delta, all literal. 2 MiB at 1 MiB/s, less
+    // the first quarter second's burst: 1.75 s at the least (unlimited, well under 0.5 s).
+    const ms = await limitedPull(t, 'limit-delta', 2 * 1024 * 1024, 1024);
+    assert.ok(ms >= 1_600, `arrived after ${ms} ms`);
   });
 
   it('a bad setting is one line naming the file and the setting, and no node starts', async (t) => {
