@@ -67,7 +67,8 @@ export const MAX_CHUNK_PAYLOAD_BYTES = 1 * MiB;
 /**
  * Bytes of payload a sender puts in one chunk: as many as a receiver accepts. Each chunk is a write
  * (a muxer frame) and a step through the receiver's pipeline; with 256 KiB chunks bench:mesh's new
- * 256 MiB file moved 10-15% slower, with more CPU on both nodes.
+ * 256 MiB file moved ~7% slower (110 against 118 MB/s on average, slower in five of six alternating
+ * pairs of runs).
  */
 export const CHUNK_PAYLOAD_BYTES = MAX_CHUNK_PAYLOAD_BYTES;
 /** Brotli quality: 1 is the fastest, and already halves text. */
