@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { meshNoiseCrypto } from '../src/node/noise-crypto.js';
+import { decryptMessages } from '../src/node/noise-decrypt.js';
+
+type NoiseList = Parameters<typeof meshNoiseCrypto.chaCha20Poly1305Decrypt>[0];
 
 const joined = (sealed: Uint8Array | Iterable<Uint8Array>) => Buffer.concat(sealed instanceof Uint8Array ? [sealed] : [...sealed]);
 
@@ -17,5 +21,30 @@ test('sealed messages are byte for byte those of noise’s own crypto, and it op
     const ours = joined(meshNoiseCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key));
     assert.ok(ours.equals(joined(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key))), `${length} bytes sealed differently`);
     assert.ok(joined(defaultCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, key)).equals(plaintext), `${length} bytes do not open`);
+  }
+});
+
+// A message that arrived split over two socket reads is opened piece by piece (src/node/noise-decrypt.ts),
+// never joined into a copy first: the same plaintext as noise's own decrypt, for every size and cut.
+test('a message split over two reads opens to its plaintext without being joined first', () => {
+  const key = randomBytes(32);
+  const ad = new Uint8Array(0);
+  for (const length of [1, 1199, 1200, 4096, 65_519]) {
+    for (const cutAt of [1, Math.floor((length + 16) / 2), length + 15]) {
+      const nonce = randomBytes(12);
+      const plaintext = randomBytes(length);
+      const sealed = joined(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key));
+      const opened: string[] = [];
+      // Noise's lists are of an older uint8arraylist than ours: the same at run time, not to tsc.
+      const handshake: Parameters<typeof decryptMessages>[0] = {
+        decrypt(ciphertext, dst) {
+          opened.push(`${ciphertext instanceof Uint8Array ? 'one array' : `a list of ${[...ciphertext].length}`}, ${dst === undefined ? 'no copy' : 'a joined copy'}`);
+          return meshNoiseCrypto.chaCha20Poly1305Decrypt(ciphertext as NoiseList, nonce, ad, key, dst) as Uint8Array;
+        },
+      };
+      const split = new Uint8ArrayList(sealed.subarray(0, cutAt), sealed.subarray(cutAt));
+      assert.ok(joined(decryptMessages(handshake, split)).equals(plaintext), `${length} bytes cut at ${cutAt} do not open`);
+      assert.deepEqual(opened, ['a list of 2, no copy']);
+    }
   }
 });

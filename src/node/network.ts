@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { noise } from '@chainsafe/libp2p-noise';
 import { identify, type Identify } from '@libp2p/identify';
 import type {
   AbortOptions,
@@ -25,6 +24,7 @@ import { InvalidListenAddressError, InvalidPeerAddressError, NodeError } from '.
 import { meshServiceTag } from './keys.js';
 import { meshPrivateNetwork } from './private-network.js';
 import { meshNoiseCrypto } from './noise-crypto.js';
+import { meshNoise } from './noise-decrypt.js';
 import { Redialer } from './redialer.js';
 
 /** Parsed peer ids kept (see #openConnections); peers are few, the map is cleared past this. */
@@ -566,7 +566,7 @@ export async function createMeshNetwork(init: MeshNetworkInit): Promise<MeshNetw
     logger: init.logger,
     addresses: { listen: [listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise({ crypto: meshNoiseCrypto })],
+    connectionEncrypters: [meshNoise({ crypto: meshNoiseCrypto })],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW } })],
     connectionProtector: meshPrivateNetwork({ key: init.meshKey }),
     connectionGater: {
