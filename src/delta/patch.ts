@@ -33,6 +33,11 @@ export interface Basis {
 
 /** Output bytes queued ahead of the consumer (basis reads in flight, literals parsed). */
 const MAX_BYTES_IN_FLIGHT = 4 * IO_CHUNK_LENGTH;
+/**
+ * With `recycle`, pieces at least this long go to the consumer as they are, not gathered: its own
+ * copy of them is the only one (a received literal arrives in pieces of up to 64 KiB).
+ */
+const PASS_THROUGH_MIN_LENGTH = 16 * 1024;
 
 export interface PatchStats {
   fileLength: number;
@@ -243,7 +248,10 @@ async function* patch(
   };
 
   // Small pieces (short COPY runs, literals) are gathered into one buffer: a write per piece would
-  // cost a system call per few KiB, which is most of the time of patching a scattered edit.
+  // cost a system call per few KiB, which is most of the time of patching a scattered edit. A
+  // consumer that recycles copies each piece into buffers of its own anyway: only the smallest
+  // are gathered for it, the rest would be copied twice.
+  const largeLength = recycle ? PASS_THROUGH_MIN_LENGTH : IO_CHUNK_LENGTH / 2;
   let gather = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
   let gathered = 0;
   // When the delta breaks off (a lost connection, or a malformed instruction), what was queued
@@ -264,7 +272,7 @@ async function* patch(
     const piece = await next.piece;
     fileHash.update(piece);
     stats.fileLength += piece.length;
-    const large = piece.length >= IO_CHUNK_LENGTH / 2;
+    const large = piece.length >= largeLength;
     if (gathered > 0 && (large || gathered + piece.length > gather.length)) {
       yield gather.subarray(0, gathered);
       if (!recycle) gather = Buffer.allocUnsafe(IO_CHUNK_LENGTH);
