@@ -90,6 +90,11 @@ export const WRITE_HIGH_WATER = 1 * MiB;
 export const READ_HIGH_WATER = 1 * MiB;
 /** ...and resumes it below this. */
 export const READ_LOW_WATER = 512 * KiB;
+/**
+ * A chunked stream's reader hands on the pieces queued for a chunk joined, up to this many bytes:
+ * fewer, larger pieces through the stages after it, for one copy.
+ */
+export const JOINED_PIECE_MAX_BYTES = 256 * KiB;
 
 // Stream limits, per connection and protocol.
 export const INDEX_MAX_INBOUND_STREAMS = 2;

@@ -5,6 +5,7 @@ import {
   BROTLI_QUALITY,
   CHUNK_PAYLOAD_BYTES,
   INCOMPRESSIBLE_SKIP_CHUNKS,
+  JOINED_PIECE_MAX_BYTES,
   MAX_INCOMPRESSIBLE_SKIP_CHUNKS,
   MAX_CHUNK_PAYLOAD_BYTES,
   MIN_COMPRESSION_SAVING,
@@ -221,6 +222,31 @@ export class StreamReader {
   /** At most `max` bytes as they arrived (a view), or undefined at the end of the stream. */
   async next(max = Infinity): Promise<Uint8Array | undefined> {
     if (!(await this.fill())) return undefined;
+    return this.take(max);
+  }
+
+  /**
+   * At most `max` bytes (and at most `joinMax` when joined), or undefined at the end of the stream:
+   * a view when they are in one piece, else every piece queued so far copied into one new buffer.
+   * Waits only while nothing is queued. A bulk reader then hands on one array where the muxer
+   * delivered many: each piece costs a step through every stage of a pipeline after it, and the
+   * network delivers a large transfer in pieces of a few KiB to 64 KiB.
+   */
+  async nextJoined(max: number, joinMax: number): Promise<Uint8Array | undefined> {
+    if (!(await this.fill())) return undefined;
+    const length = Math.min(max, joinMax, this.queued);
+    if (this.chunks[0].length - this.offset >= length) return this.take(length);
+    const joined = Buffer.allocUnsafe(length);
+    for (let got = 0; got < length; ) {
+      const part = this.take(length - got);
+      joined.set(part, got);
+      got += part.length;
+    }
+    return joined;
+  }
+
+  /** At most `max` of the queued bytes (a view); at least one byte must be queued. */
+  private take(max: number): Uint8Array {
     const chunk = this.chunks[0];
     const take = Math.min(max, chunk.length - this.offset);
     const out = chunk.subarray(this.offset, this.offset + take);
@@ -591,9 +617,9 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
           stats.rawChunks++;
           stats.payloadBytes += payloadLength;
         }
-        // As the pieces arrive (views of the received buffers): no copy of the whole chunk.
+        // As the bytes arrive, what came in several pieces joined: not a whole chunk held back.
         for (let left = payloadLength; left > 0; ) {
-          const piece = await reader.next(left);
+          const piece = await reader.nextJoined(left, JOINED_PIECE_MAX_BYTES);
           if (piece === undefined) throw new StreamEndedError(`stream ended after ${length - left} of the ${length} bytes of ${chunk}`);
           left -= piece.length;
           yield piece;
