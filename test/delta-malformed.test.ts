@@ -159,6 +159,17 @@ describe('a malformed delta is rejected with a typed error', () => {
     await assert.rejects(patch(concat(header, endOp(0, zeroHash))), VerificationError);
   });
 
+  it('a caller that checks the content itself skips the file hash only where no block was matched', async () => {
+    const checked = (bytes: Uint8Array, basis: Uint8Array) => collect(applyDelta(memoryBasis(basis), chunksOf(bytes, 7), { contentCheckedByCaller: true }));
+    const wrongHash = (bytes: Uint8Array) => edited(bytes, bytes.length - 1, bytes[bytes.length - 1] ^ 1);
+    // No basis: every byte is a literal, and the caller's own hash (the puller's SHA-256) judges them.
+    const fresh = await roundTrip(new Uint8Array(0), newBytes);
+    assert.deepEqual(await checked(wrongHash(fresh.delta), new Uint8Array(0)), newBytes);
+    await assert.rejects(patch(wrongHash(fresh.delta), new Uint8Array(0)), VerificationError);
+    // A basis: blocks matched by truncated hashes may be wrong, and rebuild() retries only on this error.
+    await assert.rejects(checked(wrongHash(delta), oldBytes), VerificationError);
+  });
+
   it('random mutations only ever throw the engine’s own errors', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (changes) => {

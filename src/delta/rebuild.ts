@@ -21,6 +21,11 @@ export interface RebuildOptions {
   write(chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** `write` is done with each chunk when it asks for the next: the patch may reuse its buffers (PatchOptions). */
   recycle?: boolean;
+  /**
+   * `write` checks what it wrote against a stronger hash of its own, and the caller fails it
+   * (PatchOptions.contentCheckedByCaller): an attempt without a basis skips the delta's file hash.
+   */
+  contentCheckedByCaller?: boolean;
   /** Seed of the first attempt, for tests that need a known seed. */
   firstSeed?: Uint8Array;
   /**
@@ -112,7 +117,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers);
       const stats = newPatchStats();
-      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle }));
+      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle, contentCheckedByCaller: options.contentCheckedByCaller }));
       return { attempts, stats };
     } catch (error) {
       if (!(error instanceof VerificationError) || attempt === 'whole') throw error;

@@ -115,6 +115,8 @@ export class Puller {
         ...(firstSignature === undefined ? {} : { firstSignature }),
         // writeTemp copies each chunk into its own buffers before it asks for the next.
         recycle: true,
+        // verify() checks the SHA-256 of every byte written against the record.
+        contentCheckedByCaller: true,
         write: async (chunks) => {
           written = undefined;
           written = await this.writeTemp(tempAbsolute, chunks, remote.size);
