@@ -20,7 +20,7 @@ type NoiseComponents = Parameters<ReturnType<typeof noise>>[0];
  * is decrypted piece by piece. Noise's own decrypt first joins the pieces into one new buffer, a
  * destination its AssemblyScript cipher can decrypt into, which the node:crypto cipher it uses for
  * large messages never touches: a copy and an allocation of external memory per message for
- * nothing, a quarter of a receiver's allocations. Messages in one piece are decrypted as before.
+ * nothing. Messages in one piece are decrypted as before.
  * Should a later noise change what its connection holds, its own decrypt stays.
  */
 export function meshNoise(init: NoiseInit): (components: NoiseComponents) => ConnectionEncrypter {
