@@ -175,7 +175,7 @@ describe('fetch', () => {
       return serverErrors[before];
     }
     const message = (bytes: Uint8Array) => Uint8Array.from([...encodeVarint(bytes.length), ...bytes]);
-    const wireRequest = (files: { path: string }[]) => message(WireFetchRequest.encode({ files: files.map((f) => ({ path: f.path, version: [{ device: Buffer.from(DEVICE_A, 'hex'), value: 1 }], contentHash: new Uint8Array(32), fineRound: false })) }));
+    const wireRequest = (files: { path: string }[]) => message(WireFetchRequest.encode({ files: files.map((f) => ({ path: f.path, version: [{ device: Buffer.from(DEVICE_A, 'hex'), value: 1 }], contentHash: new Uint8Array(32), fineRound: false, contentChecked: false })) }));
 
     it('refuses a request longer than its limit before reading it', async () => {
       const error = await send(Uint8Array.from(encodeVarint(MAX_FETCH_REQUEST_BYTES + 1)));

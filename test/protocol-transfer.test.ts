@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { brotliCompressSync, constants as zlib } from 'node:zlib';
 import type { Libp2p, Stream } from '@libp2p/interface';
-import { encodeSignature, rebuild, signatureOptionsFor, type RebuildAttempt } from '../src/delta/index.js';
+import { applyDelta, collect as collectBytes, encodeSignature, rebuild, signatureOptionsFor, STRONG_HASH_FULL_LENGTH, type RebuildAttempt } from '../src/delta/index.js';
 import { TRANSFER_PROTOCOL } from '../src/protocol/constants.js';
 import {
   ProtocolError,
@@ -21,6 +21,7 @@ import { CHUNK_BROTLI, expectMessage, StreamReader, StreamWriter } from '../src/
 import { fetchDelta, newFetchStats, TransferServer, type FetchStats, type Resolution, type ServedTransfer } from '../src/protocol/transfer.js';
 import { encodeVarint } from '../src/protocol/varint.js';
 import { compare, type VersionVector } from '../src/store/version-vector.js';
+import { chunksOf, memoryBasis } from './helpers.js';
 import { DEVICE_A, DEVICE_B, eventually, startNode } from './protocol-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -147,6 +148,29 @@ describe('transfer', () => {
     t.diagnostic(`16 MiB file: ${bytesReceived} bytes of delta received, ${bytesSent} bytes of signature sent`);
     assert.ok(bytesReceived < 0.05 * edited.length, `${bytesReceived} bytes received`);
     assert.ok(bytesReceived < 64 * 1024, `${bytesReceived} bytes received`);
+  });
+
+  it('leaves the file hash out of a delta without a basis only for a client that checks the content itself', async () => {
+    const bytes = randomBytes(300_000);
+    const request = await share('data/new.bin', bytes);
+    const deltaFor = async (contentChecked: boolean, basis: Uint8Array) =>
+      Buffer.from(await collectBytes(fetchDelta(client, server.peerId, { ...request, contentChecked }, encodeSignature(chunksOf(basis), signatureOptionsFor(basis.length)))));
+    const rebuilt = async (delta: Uint8Array, basis: Uint8Array, contentCheckedByCaller: boolean) =>
+      Buffer.from(await collectBytes(applyDelta(memoryBasis(basis), chunksOf(delta), { contentCheckedByCaller })));
+    const zeros = Buffer.alloc(STRONG_HASH_FULL_LENGTH);
+    const fileHashOf = (delta: Buffer) => delta.subarray(delta.length - STRONG_HASH_FULL_LENGTH);
+    const empty = new Uint8Array(0);
+    // An older node does not say it checks the content: it gets the hash, and its patch checks it.
+    const older = await deltaFor(false, empty);
+    assert.ok(!fileHashOf(older).equals(zeros));
+    assert.ok((await rebuilt(older, empty, false)).equals(bytes));
+    // A mesh puller checks every byte's SHA-256 against the record: the sender spares the hash.
+    const checked = await deltaFor(true, empty);
+    assert.ok(fileHashOf(checked).equals(zeros));
+    assert.ok((await rebuilt(checked, empty, true)).equals(bytes));
+    // With a basis, blocks may match falsely: the hash is always sent, and checked.
+    const basis = bytes.subarray(0, 200_000);
+    assert.ok((await rebuilt(await deltaFor(true, basis), basis, true)).equals(bytes));
   });
 
   it('in the fine round, a scattered edit crosses as about the bytes changed, not the blocks they touch', async (t) => {

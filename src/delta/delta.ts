@@ -13,6 +13,7 @@ import {
   OP_LITERAL,
   OUTPUT_CHUNK_LENGTH,
   STRONG_HASH_BIAS_BITS,
+  STRONG_HASH_FULL_LENGTH,
 } from './constants.js';
 import type { Signature } from './signature.js';
 import { SeededHash } from './strong-hash.js';
@@ -357,6 +358,16 @@ export class DeltaMatcher {
   }
 }
 
+export interface DeltaOptions {
+  /**
+   * The receiver checks the rebuilt file against a content hash of its own (a mesh puller: SHA-256
+   * against the record it pulls). For an empty signature (no basis: every byte a literal) the
+   * delta's seeded whole-file hash is then zeros, not computed; with blocks to match it always is,
+   * since the receiver's retry after a false match rests on it.
+   */
+  readonly receiverChecksContent?: boolean;
+}
+
 /**
  * Streams the delta that turns the basis described by `signature` into `source`. Memory: the
  * signature, its index, and a window of one block plus 2 MiB. Each input chunk is copied into the
@@ -366,15 +377,17 @@ export async function* encodeDelta(
   signature: Signature,
   source: AsyncIterable<Uint8Array>,
   stats: DeltaStats = newDeltaStats(),
+  options: DeltaOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const fileHash = await SeededHash.create(signature.seed);
-  fileHash.begin();
+  const unhashed = options.receiverChecksContent === true && signature.blockCount === 0;
+  const fileHash = unhashed ? undefined : await SeededHash.create(signature.seed);
+  fileHash?.begin();
   const out = new ByteWriter(OUTPUT_CHUNK_LENGTH + MAX_LITERAL_LENGTH + 64);
   out.bytes(encodeDeltaHeader(signature));
   const matcher = new DeltaMatcher(signature, await SeededHash.create(signature.seed), out, stats);
 
   for await (const stop of feedMatcher(matcher, source, fileHash, stats)) if (stop === 'output') yield out.take();
-  matcher.finish(fileHash.final());
+  matcher.finish(fileHash?.final() ?? new Uint8Array(STRONG_HASH_FULL_LENGTH));
   yield out.take();
 }
 
@@ -386,9 +399,9 @@ export type MatcherStop = 'output' | 'chunk';
  * `fileHash` and counting it: pauses (yields) whenever the matcher stops with output to take, and
  * after each chunk of the source. Each chunk is copied into the window before the next is asked for.
  */
-export async function* feedMatcher(matcher: DeltaMatcher, source: AsyncIterable<Uint8Array>, fileHash: SeededHash, stats: DeltaStats): AsyncGenerator<MatcherStop> {
+export async function* feedMatcher(matcher: DeltaMatcher, source: AsyncIterable<Uint8Array>, fileHash: SeededHash | undefined, stats: DeltaStats): AsyncGenerator<MatcherStop> {
   for await (const chunk of source) {
-    fileHash.update(chunk);
+    fileHash?.update(chunk);
     stats.fileLength += chunk.length;
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(chunk.length - at, matcher.makeRoom());

@@ -15,7 +15,7 @@ import {
   OUTPUT_CHUNK_LENGTH,
   STRONG_HASH_FULL_LENGTH,
 } from './constants.js';
-import { DeltaMatcher, encodeDelta, encodeDeltaHeader, feedMatcher, matcherKernelBytes, newDeltaStats, type DeltaStats } from './delta.js';
+import { DeltaMatcher, encodeDelta, encodeDeltaHeader, feedMatcher, matcherKernelBytes, newDeltaStats, type DeltaOptions, type DeltaStats } from './delta.js';
 import { weakHash } from './rolling-hash.js';
 import type { Signature } from './signature.js';
 import { SeededHash } from './strong-hash.js';
@@ -121,9 +121,10 @@ export async function* encodeDeltaWithFineRound(
   source: AsyncIterable<Uint8Array>,
   sender: FineRoundSender,
   stats: DeltaStats = newDeltaStats(),
+  options: DeltaOptions = {},
 ): AsyncGenerator<Uint8Array> {
   if (!fineRoundApplies(signature)) {
-    yield* encodeDelta(signature, source, stats);
+    yield* encodeDelta(signature, source, stats, options);
     return;
   }
   const fileHash = await SeededHash.create(signature.seed);

@@ -232,7 +232,8 @@ export class MeshNode {
           fetchDelta(
             network.libp2p,
             peerIdFromString(remote.peer),
-            { path: remote.path, version: remote.version, contentHash: remote.contentHash },
+            // The puller checks every byte's SHA-256 against the record (contentCheckedByCaller).
+            { path: remote.path, version: remote.version, contentHash: remote.contentHash, contentChecked: true },
             signature,
             { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.traffic, answers },
           ),

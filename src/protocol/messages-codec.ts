@@ -136,6 +136,11 @@ export interface TransferRequest {
   readonly contentHash: Uint8Array;
   /** The client answers the delta's SIGN instructions (the fine round); default false. */
   readonly fineRound?: boolean;
+  /**
+   * The client checks what it rebuilds against `contentHash` itself, so a delta from an empty
+   * signature may leave its file hash as zeros (DeltaOptions.receiverChecksContent); default false.
+   */
+  readonly contentChecked?: boolean;
 }
 
 /** Why `request` is not a valid transfer request, or undefined. */
@@ -161,6 +166,7 @@ function transferRequestToWire(request: TransferRequest): WireTransferRequest {
     version: vectorToWire(request.version),
     contentHash: request.contentHash as Uint8Array<ArrayBuffer>,
     fineRound: request.fineRound === true,
+    contentChecked: request.contentChecked === true,
   };
 }
 
@@ -170,6 +176,7 @@ function transferRequestFromWire(wire: WireTransferRequest, what: string): Trans
     version: vectorFromWire(wire.version),
     contentHash: new Uint8Array(wire.contentHash),
     fineRound: wire.fineRound === true,
+    contentChecked: wire.contentChecked === true,
   };
   const problem = transferRequestProblem(request);
   if (problem !== undefined) throw new ProtocolError(`${what}: ${problem}`);

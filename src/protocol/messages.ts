@@ -850,6 +850,7 @@ export interface TransferRequest {
   version: Counter[]
   contentHash: Uint8Array<ArrayBuffer>
   fineRound: boolean
+  contentChecked: boolean
 }
 
 export namespace TransferRequest {
@@ -884,6 +885,11 @@ export namespace TransferRequest {
           w.bool(obj.fineRound)
         }
 
+        if ((obj.contentChecked != null && obj.contentChecked !== false)) {
+          w.uint32(40)
+          w.bool(obj.contentChecked)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -892,7 +898,8 @@ export namespace TransferRequest {
           path: '',
           version: [],
           contentHash: uint8ArrayAlloc(0),
-          fineRound: false
+          fineRound: false,
+          contentChecked: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -925,6 +932,10 @@ export namespace TransferRequest {
             }
             case 4: {
               obj.fineRound = reader.bool()
+              break
+            }
+            case 5: {
+              obj.contentChecked = reader.bool()
               break
             }
             default: {
@@ -989,6 +1000,13 @@ export namespace TransferRequest {
               }
               break
             }
+            case 5: {
+              yield {
+                field: `${prefix}.contentChecked`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1028,6 +1046,11 @@ export namespace TransferRequest {
     value: boolean
   }
 
+  export interface TransferRequestContentCheckedFieldEvent {
+    field: '$.contentChecked'
+    value: boolean
+  }
+
   export function encode (obj: Partial<TransferRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TransferRequest.codec())
   }
@@ -1036,7 +1059,7 @@ export namespace TransferRequest {
     return decodeMessage(buf, TransferRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TransferRequest>): Generator<TransferRequestPathFieldEvent | TransferRequestVersionDeviceFieldEvent | TransferRequestVersionValueFieldEvent | TransferRequestContentHashFieldEvent | TransferRequestFineRoundFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TransferRequest>): Generator<TransferRequestPathFieldEvent | TransferRequestVersionDeviceFieldEvent | TransferRequestVersionValueFieldEvent | TransferRequestContentHashFieldEvent | TransferRequestFineRoundFieldEvent | TransferRequestContentCheckedFieldEvent> {
     return streamMessage(buf, TransferRequest.codec(), opts)
   }
 }
@@ -1307,6 +1330,12 @@ export namespace FetchRequest {
     index: number
   }
 
+  export interface FetchRequestFilesContentCheckedFieldEvent {
+    field: '$.files[].contentChecked'
+    value: boolean
+    index: number
+  }
+
   export function encode (obj: Partial<FetchRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FetchRequest.codec())
   }
@@ -1315,7 +1344,7 @@ export namespace FetchRequest {
     return decodeMessage(buf, FetchRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchRequest>): Generator<FetchRequestFilesPathFieldEvent | FetchRequestFilesVersionDeviceFieldEvent | FetchRequestFilesVersionValueFieldEvent | FetchRequestFilesContentHashFieldEvent | FetchRequestFilesFineRoundFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FetchRequest>): Generator<FetchRequestFilesPathFieldEvent | FetchRequestFilesVersionDeviceFieldEvent | FetchRequestFilesVersionValueFieldEvent | FetchRequestFilesContentHashFieldEvent | FetchRequestFilesFineRoundFieldEvent | FetchRequestFilesContentCheckedFieldEvent> {
     return streamMessage(buf, FetchRequest.codec(), opts)
   }
 }

@@ -259,7 +259,9 @@ export class TransferServer {
       const target = fineRound ? await open(resolution.path, 'r') : undefined;
       try {
         const source = readFileChunks(resolution.path, { recycle: true });
-        const delta = target === undefined ? encodeDelta(signature, source) : encodeDeltaWithFineRound(signature, source, fineRoundSender(reader, target));
+        const options = { receiverChecksContent: request.contentChecked === true };
+        const delta =
+          target === undefined ? encodeDelta(signature, source, undefined, options) : encodeDeltaWithFineRound(signature, source, fineRoundSender(reader, target), undefined, options);
         await writeChunks(writer, this.init.throttle?.(delta) ?? delta, {
           compress: true,
           keepAliveInterval: Math.min(CHUNK_KEEP_ALIVE_INTERVAL, this.idleTimeout / 3),
