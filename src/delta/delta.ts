@@ -396,8 +396,9 @@ export type MatcherStop = 'output' | 'chunk';
 
 /**
  * Runs `source` through the matcher's window to its end (the last scans included), hashing it into
- * `fileHash` (when there is one) and counting it: pauses (yields) whenever the matcher stops with output to take, and
- * after each chunk of the source. Each chunk is copied into the window before the next is asked for.
+ * `fileHash` (when there is one) and counting it: pauses (yields) whenever the matcher stops with
+ * output to take, and after each chunk of the source. Each chunk is copied into the window before
+ * the next is asked for.
  */
 export async function* feedMatcher(matcher: DeltaMatcher, source: AsyncIterable<Uint8Array>, fileHash: SeededHash | undefined, stats: DeltaStats): AsyncGenerator<MatcherStop> {
   for await (const chunk of source) {
