@@ -302,7 +302,7 @@ describe('index messages', () => {
 });
 
 describe('transfer messages', () => {
-  const request = { path: 'docs/a.txt', version: [{ device: DEVICE_A, value: 3 }], contentHash: new Uint8Array(32).fill(1), fineRound: false };
+  const request = { path: 'docs/a.txt', version: [{ device: DEVICE_A, value: 3 }], contentHash: new Uint8Array(32).fill(1), fineRound: false, contentChecked: true };
 
   it('a request round-trips, and a hostile one is refused', () => {
     assert.deepEqual(decodeTransferRequest(encodeTransferRequest(request)), request);
