@@ -226,15 +226,15 @@ export class StreamReader {
   }
 
   /**
-   * At most `max` bytes (and at most `joinMax` when joined), or undefined at the end of the stream:
-   * a view when they are in one piece, else every piece queued so far copied into one new buffer.
-   * Waits only while nothing is queued. A bulk reader then hands on one array where the muxer
-   * delivered many: each piece costs a step through every stage of a pipeline after it, and the
-   * network delivers a large transfer in pieces of a few KiB to 64 KiB.
+   * At most `max` of the bytes queued, or undefined at the end of the stream: a view when they are
+   * in one piece, else copied into one new buffer. Waits only while nothing is queued. A bulk
+   * reader then hands on one array where the muxer delivered many: each piece costs a step through
+   * every stage of a pipeline after it, and the network delivers a large transfer in pieces of a
+   * few KiB to 64 KiB.
    */
-  async nextJoined(max: number, joinMax: number): Promise<Uint8Array | undefined> {
+  async nextJoined(max: number): Promise<Uint8Array | undefined> {
     if (!(await this.fill())) return undefined;
-    const length = Math.min(max, joinMax, this.queued);
+    const length = Math.min(max, this.queued);
     if (this.chunks[0].length - this.offset >= length) return this.take(length);
     const joined = Buffer.allocUnsafe(length);
     for (let got = 0; got < length; ) {
@@ -619,7 +619,7 @@ export async function* readChunks(reader: StreamReader, what: string, options: R
         }
         // As the bytes arrive, what came in several pieces joined: not a whole chunk held back.
         for (let left = payloadLength; left > 0; ) {
-          const piece = await reader.nextJoined(left, JOINED_PIECE_MAX_BYTES);
+          const piece = await reader.nextJoined(Math.min(left, JOINED_PIECE_MAX_BYTES));
           if (piece === undefined) throw new StreamEndedError(`stream ended after ${length - left} of the ${length} bytes of ${chunk}`);
           left -= piece.length;
           yield piece;
