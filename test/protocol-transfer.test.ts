@@ -91,19 +91,22 @@ describe('transfer', () => {
   async function pull(
     request: TransferRequest,
     basis: Uint8Array | undefined,
-    options: { fineRound?: boolean; answers?: AsyncIterable<Uint8Array> } = {},
+    options: { fineRound?: boolean; answers?: AsyncIterable<Uint8Array>; contentCheckedByCaller?: boolean } = {},
   ) {
     const basisPath = basis === undefined ? undefined : join(dir, `basis-${Math.random()}`);
     if (basisPath !== undefined) await writeFile(basisPath, basis!);
     const out = join(dir, `out-${Math.random()}`);
     const stats: FetchStats[] = [];
+    const contentChecked: boolean[] = [];
     const result = await rebuild({
       basisPath,
-      exchange: (signature, _attempt: RebuildAttempt, answers) => {
+      contentCheckedByCaller: options.contentCheckedByCaller,
+      exchange: (signature, _attempt: RebuildAttempt, answers, checked) => {
         const s = newFetchStats();
         stats.push(s);
+        contentChecked.push(checked);
         const fine = options.fineRound === true ? { answers: options.answers ?? answers } : {};
-        return fetchDelta(client, server.peerId, request, signature, { stats: s, ...fine });
+        return fetchDelta(client, server.peerId, { ...request, contentChecked: checked }, signature, { stats: s, ...fine });
       },
       write: async (chunks) => {
         const handle = await open(out, 'w');
@@ -114,7 +117,7 @@ describe('transfer', () => {
         }
       },
     });
-    return { rebuilt: await readFile(out), stats, result };
+    return { rebuilt: await readFile(out), stats, result, contentChecked };
   }
 
   before(async () => {
@@ -171,6 +174,20 @@ describe('transfer', () => {
     // With a basis, blocks may match falsely: the hash is always sent, and checked.
     const basis = bytes.subarray(0, 200_000);
     assert.ok((await rebuilt(await deltaFor(true, basis), basis, true)).equals(bytes));
+  });
+
+  it("asks the sender to spare the file hash exactly when rebuild's caller checks the content, and rebuilds either way", async () => {
+    const bytes = randomBytes(300_000);
+    const request = await share('data/flagged.bin', bytes);
+    const basis = bytes.subarray(0, 200_000);
+    for (const contentCheckedByCaller of [false, true]) {
+      for (const from of [undefined, basis]) {
+        const pulled = await pull(request, from, { contentCheckedByCaller });
+        assert.ok(pulled.rebuilt.equals(bytes), `rebuilt (caller checks: ${contentCheckedByCaller}, basis: ${from !== undefined})`);
+        assert.deepEqual(pulled.contentChecked, [contentCheckedByCaller]);
+        assert.deepEqual(pulled.result.attempts, [from === undefined ? 'whole' : 'truncated']);
+      }
+    }
   });
 
   it('in the fine round, a scattered edit crosses as about the bytes changed, not the blocks they touch', async (t) => {

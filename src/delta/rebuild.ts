@@ -15,8 +15,10 @@ export interface RebuildOptions {
    * Sends our signature to the holder of the new version and returns its delta. `answers` is the
    * byte stream of the patch's answers to the delta's SIGN instructions (the fine round), to be
    * sent back as it comes; an exchange that ignores it must not offer the fine round to its sender.
+   * `contentChecked` is contentCheckedByCaller: the exchange may tell the sender that a delta
+   * against an empty signature can leave out its file hash, which the patch will not check.
    */
-  exchange(signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt, answers: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  exchange(signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt, answers: AsyncIterable<Uint8Array>, contentChecked: boolean): AsyncIterable<Uint8Array>;
   /** Writes the rebuilt bytes (to a temp file, say); must fail, not commit, if the chunks throw. */
   write(chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** `write` is done with each chunk when it asks for the next: the patch may reuse its buffers (PatchOptions). */
@@ -115,9 +117,10 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
           ? chunksOf(options.firstSignature)
           : encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
       const answers = new FineRoundAnswers();
-      const delta = options.exchange(signature, attempt, answers);
+      const contentCheckedByCaller = options.contentCheckedByCaller === true;
+      const delta = options.exchange(signature, attempt, answers, contentCheckedByCaller);
       const stats = newPatchStats();
-      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle, contentCheckedByCaller: options.contentCheckedByCaller }));
+      await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle, contentCheckedByCaller }));
       return { attempts, stats };
     } catch (error) {
       if (!(error instanceof VerificationError) || attempt === 'whole') throw error;

@@ -225,15 +225,14 @@ export class MeshNode {
       lock: folder.lock,
       sources: (remote) => this.sourcesOf(remote),
       onPullFailed: (peer, error) => this.penalise(peer, error),
-      exchange: (remote, signature, _attempt, answers) =>
+      exchange: (remote, signature, _attempt, answers, contentChecked) =>
         this.tracked(
           remote,
           receiveLimit,
           fetchDelta(
             network.libp2p,
             peerIdFromString(remote.peer),
-            // The puller checks every byte's SHA-256 against the record (contentCheckedByCaller).
-            { path: remote.path, version: remote.version, contentHash: remote.contentHash, contentChecked: true },
+            { path: remote.path, version: remote.version, contentHash: remote.contentHash, contentChecked },
             signature,
             { maxBytes: remote.size + DELTA_MARGIN_BYTES, traffic: this.traffic, answers },
           ),

@@ -26,13 +26,15 @@ import type { RemoteRecord } from './remote-record.js';
  * Sends our signature of a basis to the peer that announced `remote` and returns its delta (the
  * transfer protocol's job; in tests an in-process function). `attempt` says which try of a rebuild
  * this is (see rebuild()); `answers` are the patch's answers to the fine round, sent back in order
- * (an exchange that ignores them must not offer the fine round).
+ * (an exchange that ignores them must not offer the fine round); `contentChecked` says the sender
+ * may leave out the delta's file hash (RebuildOptions.exchange).
  */
 export type Exchange = (
   remote: RemoteRecord,
   signature: AsyncIterable<Uint8Array>,
   attempt: RebuildAttempt,
   answers: AsyncIterable<Uint8Array>,
+  contentChecked: boolean,
 ) => AsyncIterable<Uint8Array>;
 
 /**
@@ -111,7 +113,7 @@ export class Puller {
     try {
       result = await rebuild({
         basisPath: basis.path === undefined ? undefined : toAbsolute(root, basis.path),
-        exchange: (signature, attempt, answers) => this.components.exchange(remote, signature, attempt, answers),
+        exchange: (signature, attempt, answers, contentChecked) => this.components.exchange(remote, signature, attempt, answers, contentChecked),
         ...(firstSignature === undefined ? {} : { firstSignature }),
         // writeTemp copies each chunk into its own buffers before it asks for the next.
         recycle: true,
