@@ -102,6 +102,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
   const attempts: RebuildAttempt[] = [];
   const basisLength = options.basisPath === undefined ? 0 : (await stat(options.basisPath)).size;
   const plan: RebuildAttempt[] = options.basisPath === undefined ? ['whole'] : ['truncated', 'full', 'whole'];
+  const contentCheckedByCaller = options.contentCheckedByCaller === true;
 
   for (const attempt of plan) {
     attempts.push(attempt);
@@ -117,7 +118,6 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
           ? chunksOf(options.firstSignature)
           : encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
       const answers = new FineRoundAnswers();
-      const contentCheckedByCaller = options.contentCheckedByCaller === true;
       const delta = options.exchange(signature, attempt, answers, contentCheckedByCaller);
       const stats = newPatchStats();
       await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle, contentCheckedByCaller }));
