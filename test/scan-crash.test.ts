@@ -16,20 +16,31 @@ const TSX = import.meta.resolve('tsx');
 const ROUNDS = 4;
 const DIRECTORIES = 20;
 const FILES_PER_DIRECTORY = 100;
-/** A scan is killed at a random moment within this long after it starts (a full scan here: ~300 ms). */
-const MAX_SCAN_MS = 300;
+/** A first scan is killed at a random moment within this long after it starts (a full scan here: 100-300 ms). */
+const FIRST_KILL_WINDOW_MS = 300;
+/** Later kills fall within this share of the last scan seen to finish: a faster machine gets a shorter window. */
+const KILL_WINDOW_SHARE = 0.9;
 
-/** Runs a full scan in a child and SIGKILLs it at a random moment of the scan (it may also finish). */
-async function scanAndKill(root: string): Promise<boolean> {
+/**
+ * Runs a full scan in a child and SIGKILLs it at a random moment within `windowMs` of its start
+ * (it may also finish first): whether it was killed, and how long the scan took when it was not.
+ */
+async function scanAndKill(root: string, windowMs: number): Promise<{ killed: boolean; scanMs?: number }> {
   const child = spawn(process.execPath, ['--import', TSX, CHILD, root], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   let timer: NodeJS.Timeout | undefined;
+  let started = 0;
+  let scanMs: number | undefined;
   for await (const line of createInterface({ input: child.stdout })) {
-    if (line === 'scanning') timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * MAX_SCAN_MS);
+    if (line === 'scanning') {
+      started = performance.now();
+      timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * windowMs);
+    }
+    if (line === 'scanned') scanMs = performance.now() - started;
   }
   const [, signal] = (await exited) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
-  return signal === 'SIGKILL';
+  return signal === 'SIGKILL' ? { killed: true } : { killed: false, scanMs };
 }
 
 /** Every file under root (not .mesh), as folder-relative paths. */
@@ -51,8 +62,11 @@ it('kill -9 during scans: the index stays consistent and a rescan matches the di
   const index = join(root, '.mesh', 'index');
 
   let killed = 0;
+  let windowMs = FIRST_KILL_WINDOW_MS;
   for (let round = 1; round <= ROUNDS; round++) {
-    if (await scanAndKill(root)) killed++;
+    const scan = await scanAndKill(root, windowMs);
+    if (scan.killed) killed++;
+    if (scan.scanMs !== undefined) windowMs = scan.scanMs * KILL_WINDOW_SHARE;
     // Whatever moment the kill hit, every record has its sequence entry and the reverse.
     const raw = await readRaw(index);
     for (const [path, sequence] of raw.records) assert.equal(raw.index.get(sequence), path, `round ${round}: ${path}`);
