@@ -16,7 +16,7 @@ const TSX = import.meta.resolve('tsx');
 const ROUNDS = 4;
 const DIRECTORIES = 20;
 const FILES_PER_DIRECTORY = 100;
-/** A first scan is killed at a random moment within this long after it starts (a full scan here: 100-300 ms). */
+/** A first scan is killed at a random moment within this long after it starts (a full scan here: ~300 ms, less on a faster day). */
 const FIRST_KILL_WINDOW_MS = 300;
 /** Later kills fall within this share of the last scan seen to finish: a faster machine gets a shorter window. */
 const KILL_WINDOW_SHARE = 0.9;
