@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILT_CLI, startJoin, treeOf, type JoinProcess } from '../test/join-helpers.js';
 import { createLan, netnsUnavailable, type InterfaceBytes, type Lan } from '../test/netns.js';
+import { forgetRecentDeletes } from './fresh-disk.js';
 import { BenchError, describeMachine, type Machine, median, randomChunks, runBench } from './common.js';
 import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites } from './edit-pair.js';
 import { builtCliProblem, meshKeygen, ROOT } from './mesh-cli.js';
@@ -533,6 +534,7 @@ async function main(): Promise<number> {
   const machine = describeMachine();
   console.log(`mesh join benchmark: two nodes in network namespaces on a bridge, ${config.fileBytes / MIB} MiB large file`);
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, ${machine.os}, load average ${machine.loadAverage1m.toFixed(2)} at start`);
+  console.log(await forgetRecentDeletes());
   const scope = new BenchScope();
   try {
     return await run(scope, config, machine);

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createLan } from '../../test/netns.js';
+import { forgetRecentDeletes } from '../fresh-disk.js';
 import { BenchScope } from '../scope.js';
 import { MemorySampler, type Cluster, type NodeMemory, type Tool } from './cluster.js';
 import * as scenario from './scenarios.js';
@@ -42,6 +43,8 @@ function removeWorkDirsAtExit(): void {
 async function startCluster(scope: BenchScope, tool: Tool, nodes: number): Promise<{ cluster: Cluster; staging: string }> {
   const lan = await createLan(scope, nodes);
   removeWorkDirsAtExit();
+  // Each tool starts without the cost of files deleted before it (fresh-disk.ts).
+  console.log(`  ${await forgetRecentDeletes()}`);
   // Removed only when the whole run ends: on ext4 without a journal (this machine's disk) a new
   // file's inode search skips every inode freed in the last minute or more, so deleting one tool's
   // thousands of files slowed the next tool's small files (seen as 1.3-1.7 s of system time).
