@@ -1,6 +1,8 @@
 // `mesh join` end to end: real processes on a LAN of network namespaces, found by mDNS, real TCP,
 // LevelDB and files. Each side's changes must show up on the other within a bounded time.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +11,11 @@ import { startJoin, tempFolder, treeOf, waitForSameTrees, sleep } from './join-h
 import { createLan, netnsUnavailable } from './netns.js';
 
 const SYNC_TIMEOUT_MS = 15_000;
+
+/** How treeOf shows a file with this content. */
+function fileEntry(content: string): string {
+  return `file:${createHash('sha256').update(content).digest('hex')}`;
+}
 const skip = await netnsUnavailable();
 
 test('two nodes find each other by mDNS and keep their folders identical both ways', { skip, timeout: 90_000 }, async (t) => {
@@ -50,6 +57,32 @@ test('two nodes find each other by mDNS and keep their folders identical both wa
   assert.deepEqual(third, expected);
   assert.match(nodeA.stdout, /deleted new\/empty\/inner/);
   assert.match(nodeB.stdout, /announced/);
+});
+
+test('edits made on a node the moment a change from its peer lands there go back to the peer', { skip, timeout: 60_000 }, async (t) => {
+  const lan = await createLan(t, 2);
+  const key = generateMeshKey();
+  const a = await tempFolder(t, 'a');
+  const b = await tempFolder(t, 'b');
+  const nodeA = startJoin(t, lan, 0, a, key);
+  const nodeB = startJoin(t, lan, 1, b, key);
+  await nodeA.waitForOutput(/peer connected/, SYNC_TIMEOUT_MS);
+  await nodeB.waitForOutput(/peer connected/, SYNC_TIMEOUT_MS);
+
+  // While B applies these (and its watcher's events on them wait for the rescan after the apply),
+  // B edits the file, adds one beside it, and deletes another of them.
+  await mkdir(join(a, 'fresh'));
+  for (let n = 0; n < 50; n++) await writeFile(join(a, 'fresh', `f${n}.txt`), `from a ${n}\n`);
+  const deadline = Date.now() + SYNC_TIMEOUT_MS;
+  while (!existsSync(join(b, 'fresh', 'f0.txt')) && Date.now() < deadline) await sleep(2);
+  await writeFile(join(b, 'fresh', 'f0.txt'), 'edited on b as it arrived\n');
+  await writeFile(join(b, 'fresh', 'b-made.txt'), 'made on b as its folder arrived\n');
+  await waitForSameTrees([b], SYNC_TIMEOUT_MS, (tree) => tree.has('fresh/f49.txt'), [nodeB]);
+  await rm(join(b, 'fresh', 'f49.txt'));
+
+  const tree = await waitForSameTrees([a, b], SYNC_TIMEOUT_MS, (tree) => tree.has('fresh/b-made.txt') && !tree.has('fresh/f49.txt') && tree.get('fresh/f0.txt') === fileEntry('edited on b as it arrived\n'), [nodeA, nodeB]);
+  assert.equal(tree.get('fresh/f1.txt'), fileEntry('from a 1\n'));
+  assert.equal([...tree.keys()].filter((path) => path.includes('conflict')).length, 0);
 });
 
 test('a node with another mesh key gets nothing', { skip, timeout: 60_000 }, async (t) => {

@@ -35,14 +35,8 @@ import { NodeError } from './errors.js';
 import { readFolderConfig, type FolderConfig } from './config.js';
 import { limited, RateLimiter } from './rate-limiter.js';
 import { MISBEHAVING_PEER_BAN_MS, PeerPenalties } from './peer-penalties.js';
+import { SettleRescans } from './settle-rescans.js';
 import { MIN_CACHED_SIGNATURE_BYTES, SignatureCache } from './signature-cache.js';
-
-/**
- * How long after an apply the paths it wrote are rescanned once more. The native watcher coalesces
- * events: a folder the applier made and the user removed within one of its batches produces no
- * event at all, so without this second look the delete would wait for the hourly full rescan.
- */
-export const SETTLE_RESCAN_MS = 1_000;
 
 /** Delta bytes accepted beyond a file's size (the delta's own framing: block references, lengths). */
 export const DELTA_MARGIN_BYTES = 64 * 1024;
@@ -131,10 +125,11 @@ export class MeshNode {
   private control: ControlServer | undefined;
   private readonly startedAt = new Date();
   private stopping: Promise<void> | undefined;
-  /** Paths applied recently, rescanned SETTLE_RESCAN_MS after the last apply. */
-  private readonly settling = new Set<string>();
-  private settleTimer: NodeJS.Timeout | undefined;
-  private settleRun: Promise<unknown> | undefined;
+  /** Paths applied recently, and the watcher's events on paths being applied: rescanned once the applies settle. */
+  private readonly settling = new SettleRescans({
+    scan: (paths) => this.scan(paths),
+    onError: (error) => this.emit({ kind: 'error', message: `rescan: ${messageOf(error)}` }),
+  });
   /** Which connected peers announced which file versions: a pull's other sources. */
   private readonly availability = new Availability();
   /** Records applied as a peer announced them: not announced back to it. */
@@ -286,7 +281,11 @@ export class MeshNode {
       root: folder.root,
       delayMs: this.init.watchDelayMs,
       rescan: async (paths) => {
-        await this.scan(paths);
+        if (paths === undefined) await this.scan(undefined);
+        else {
+          const now = this.settling.watched(paths);
+          if (now.length > 0) await this.scan(now);
+        }
       },
       onError: (error) => this.emit({ kind: 'error', message: `watcher: ${error.message}` }),
     });
@@ -398,14 +397,20 @@ export class MeshNode {
     }
     // Taken before anything is committed: a local record at or below it was sent to the peer (see Echoes.merged).
     let sent = this.exchange?.sentTo(peer);
-    let report = await this.applier.apply(remotes);
-    this.afterApply(report, peer, remotes, sent);
-    if (report.changedLocally.length > 0) {
-      await this.scan([...report.changedLocally]);
-      const again = new Set(report.changedLocally);
-      sent = this.exchange?.sentTo(peer);
-      report = await this.applier.apply(remotes.filter((r) => again.has(r.path)));
+    let report;
+    const applying = this.settling.begin(remotes.map((remote) => remote.path));
+    try {
+      report = await this.applier.apply(remotes);
       this.afterApply(report, peer, remotes, sent);
+      if (report.changedLocally.length > 0) {
+        await this.scan([...report.changedLocally]);
+        const again = new Set(report.changedLocally);
+        sent = this.exchange?.sentTo(peer);
+        report = await this.applier.apply(remotes.filter((r) => again.has(r.path)));
+        this.afterApply(report, peer, remotes, sent);
+      }
+    } finally {
+      applying.end();
     }
     const lost = report.failed.filter((f) => !f.peerAtFault);
     if (lost.length > 0) {
@@ -437,13 +442,7 @@ export class MeshNode {
     this.exchange?.notifyCommitted();
     if (this.stopping !== undefined) return;
     // A merge recorded a version and wrote nothing: no event of ours can hide a local change there.
-    for (const applied of report.applied) if (applied.action !== 'merged') this.settling.add(applied.path);
-    clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => {
-      const paths = [...this.settling];
-      this.settling.clear();
-      this.settleRun = this.scan(paths).catch((error: unknown) => this.emit({ kind: 'error', message: `rescan: ${messageOf(error)}` }));
-    }, SETTLE_RESCAN_MS);
+    this.settling.wrote(report.applied.filter((applied) => applied.action !== 'merged').map((applied) => applied.path));
   }
 
   /** Serves only the exact version asked for, and only while the file on disk is still that version. */
@@ -485,10 +484,9 @@ export class MeshNode {
   /** Stops watching, exchanging, serving and the network, then closes the index. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      clearTimeout(this.settleTimer);
       await this.control?.stop().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);
-      await this.settleRun;
+      await this.settling.stop();
       await this.exchange?.stop().catch(() => undefined);
       await this.server?.stop().catch(() => undefined);
       await this.network.stop().catch(() => undefined);
