@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyDelta, blockLengthFor, decodeSignature, encodeDelta, encodeSignature, MAX_LITERAL_LENGTH, signatureOptionsFor, strongLengthFor } from '../src/delta/index.js';
+import { applyDelta, blockLengthFor, decodeSignature, encodeDelta, encodeSignature, MAX_LITERAL_LENGTH, signatureOptionsFor, strongLengthFor, strongLengthForComparisons } from '../src/delta/index.js';
 import { chunksOf, equalBytes, memoryBasis, pseudoRandomBytes, roundTrip } from './helpers.js';
 
 const BLOCK = 700;
@@ -113,6 +113,14 @@ describe('block and strong-hash sizes follow rsync', () => {
     assert.equal(strongLengthFor(256 * 1024 * 1024, 16384), 3);
     assert.equal(strongLengthFor(100, 700), 2);
     assert.ok(strongLengthFor(2 ** 52, 128 * 1024) <= 16);
+  });
+
+  it('the fine round counts the whole file: a 4 MiB gap of a 256 MiB file gets 3 bytes, as the same gap alone would not', () => {
+    const fineBlocks = (4 * 1024 * 1024) / 512;
+    assert.equal(strongLengthForComparisons(256 * 1024 * 1024, fineBlocks), 3);
+    assert.equal(strongLengthForComparisons(4 * 1024 * 1024, fineBlocks), 2);
+    assert.equal(strongLengthForComparisons(256 * 1024 * 1024, 64), 2);
+    assert.equal(strongLengthForComparisons(2 ** 52, 2 ** 23), 7);
   });
 });
 

@@ -10,9 +10,11 @@ import {
   FORMAT_VERSION,
   MalformedDeltaError,
   MAX_FINE_GAP_LENGTH,
+  SeededHash,
   VerificationError,
   type FineRoundReceiver,
 } from '../src/delta/index.js';
+import { weakHash } from '../src/delta/rolling-hash.js';
 import { chunksOf, equalBytes, fineRoundTrip, memoryBasis, pseudoRandomBytes, roundTrip } from './helpers.js';
 
 const KiB = 1024;
@@ -75,6 +77,37 @@ describe('the fine round rebuilds the new file', () => {
     assert.equal(fine.answers, 128, 'one SIGN per overwrite (the insertion shares the first)');
     assert.ok(fineBytes < 1.15 * changed, `${fineBytes} bytes for ${changed} changed`);
     assert.ok(plainBytes > 1.4 * changed, 'the edit is one where whole blocks cost much more');
+  });
+
+  it('does not take a changed block for the one after a match when only its short strong hash agrees', async () => {
+    // A 512-byte block of new data whose 2-byte strong hash equals that of the fine block it
+    // replaced (about 65,000 tries). Across a 256 MiB file's hundreds of edits such a check is
+    // made once per edit; the weak hash must agree too, or one run in a few hundred would fail
+    // its content check and be sent again.
+    const seed = Uint8Array.of(8, 7, 6, 5, 4, 3, 2, 1);
+    const blockLength = 2048;
+    const oldBytes = pseudoRandomBytes(8 * MiB, 31);
+    const at = 1000 * blockLength + 2 * FINE_BLOCK_LENGTH;
+    const original = oldBytes.subarray(at, at + FINE_BLOCK_LENGTH);
+    const strong = await SeededHash.create(seed);
+    const wanted = strong.digest(original);
+    const forged = pseudoRandomBytes(FINE_BLOCK_LENGTH, 33);
+    for (let tries = 0; ; tries++) {
+      forged[0] = tries & 255;
+      forged[1] = (tries >>> 8) & 255;
+      forged[2] = tries >>> 16;
+      const got = strong.digest(forged);
+      if (got[0] === wanted[0] && got[1] === wanted[1]) break;
+      assert.ok(tries < 1 << 24, 'no 2-byte strong hash collision found');
+    }
+    assert.notEqual(weakHash(forged, 0, FINE_BLOCK_LENGTH), weakHash(original, 0, FINE_BLOCK_LENGTH));
+    const newBytes = oldBytes.slice();
+    newBytes.set(forged, at);
+
+    const trip = await fineRoundTrip(oldBytes, newBytes, { blockLength, strongLength: 2, seed });
+    assert.ok(equalBytes(trip.rebuilt, newBytes));
+    assert.equal(trip.answers, 1, 'the edited coarse block went through the fine round');
+    assert.equal(trip.deltaStats.literalBytes, FINE_BLOCK_LENGTH, 'only the forged block was sent');
   });
 
   it('is not used for small files (blocks under 2 KiB) nor without a basis', async () => {

@@ -27,8 +27,28 @@ export function strongLengthFor(fileLength: number, blockLength: number): number
   let bits = STRONG_HASH_BIAS_BITS;
   for (let l = fileLength; (l = Math.floor(l / 2)) > 0; ) bits += 2;
   for (let b = blockLength; (b = Math.floor(b / 2)) > 0 && bits > 0; ) bits--;
+  return strongBytesFor(bits);
+}
+
+/**
+ * Bytes of strong hash for matching at `positions` positions against `blocks` blocks, by the same
+ * formula: the fine round matches each gap separately, but its odds must hold for the whole file,
+ * so it counts the file's positions against each gap's blocks.
+ */
+export function strongLengthForComparisons(positions: number, blocks: number): number {
+  return strongBytesFor(STRONG_HASH_BIAS_BITS + floorLog2(positions) + floorLog2(blocks));
+}
+
+/** rsync's rounding: the bits beyond the 32 of the weak hash, in whole bytes, within our bounds. */
+function strongBytesFor(bits: number): number {
   const bytes = Math.floor((bits + 1 - 32 + 7) / 8);
   return Math.min(STRONG_HASH_FULL_LENGTH, Math.max(STRONG_HASH_MIN_LENGTH, bytes));
+}
+
+function floorLog2(n: number): number {
+  let bits = 0;
+  for (let l = n; (l = Math.floor(l / 2)) > 0; ) bits++;
+  return bits;
 }
 
 /** Number of blocks covering `fileLength` bytes. */

@@ -70,6 +70,12 @@ export interface MatcherOptions {
   onLiteralRange?: (start: number, end: number, gapStart: number, gapEnd: number) => void;
   /** Writes a run of `count` matched blocks from block `start`; default: COPY start count. */
   writeCopy?: (out: ByteWriter, start: number, count: number) => void;
+  /**
+   * Adjacent-block checks the whole transfer may make, across every matcher it runs (default: this
+   * signature's full blocks). The fine round runs a matcher per gap, so it counts the fine blocks of
+   * the whole file: sized per gap, the strong hash alone would keep rsync's odds per gap, not per file.
+   */
+  adjacentChecks?: number;
   /** Bytes of new data the window holds beside one block (default 2 MiB). */
   windowDataLength?: number;
   /**
@@ -124,7 +130,8 @@ export class DeltaMatcher {
    * hash (a pass over every unchanged byte). rsync sizes the strong hash for positions x blocks
    * comparisons; adjacency checks number at most one per match, so at most `blocks`, and the strong
    * hash alone keeps rsync's odds of a false match when its bits cover log2(blocks) plus the same
-   * margin (STRONG_HASH_BIAS_BITS). A false match would still be caught by the whole-file hash.
+   * margin (STRONG_HASH_BIAS_BITS); else the weak hash must agree first. A false match would still
+   * be caught by the whole-file hash, but the transfer would be redone.
    */
   private readonly adjacentByStrongHash: boolean;
   /** End in the basis of the last match (0 before any): where the gap before a literal starts. */
@@ -156,7 +163,8 @@ export class DeltaMatcher {
     this.kernel.setScanWindow(B);
     this.index = new BlockIndex(signature, this.fullBlocks, this.kernel.bytes.subarray(this.bitsAt, this.windowAt));
     this.matching = this.fullBlocks > 0;
-    this.adjacentByStrongHash = 8 * signature.strongLength >= Math.log2(Math.max(1, this.fullBlocks)) + STRONG_HASH_BIAS_BITS;
+    const adjacentChecks = Math.max(1, options.adjacentChecks ?? this.fullBlocks);
+    this.adjacentByStrongHash = 8 * signature.strongLength >= Math.log2(adjacentChecks) + STRONG_HASH_BIAS_BITS;
     this.window = this.kernel.bytes.subarray(this.windowAt, this.windowAt + B + (options.windowDataLength ?? WINDOW_DATA_LENGTH));
   }
 

@@ -1,4 +1,4 @@
-import { strongLengthFor } from './block-size.js';
+import { strongLengthForComparisons } from './block-size.js';
 import { ByteWriter } from './byte-reader.js';
 import {
   FINE_BLOCK_LENGTH,
@@ -156,8 +156,10 @@ export async function* encodeDeltaWithFineRound(
       return;
     }
     signBudget -= gapLength;
-    // rsync's formula for the comparisons this range makes: positions x fine blocks.
-    const strongLength = fullStrength ? STRONG_HASH_FULL_LENGTH : strongLengthFor(Math.max(end - start, gapLength), FINE_BLOCK_LENGTH);
+    // rsync's formula for the comparisons of every range in the file, at most its positions (the
+    // new file's length, known so far, or the basis's) x this gap's fine blocks.
+    const positions = Math.max(signature.fileLength, end);
+    const strongLength = fullStrength ? STRONG_HASH_FULL_LENGTH : strongLengthForComparisons(positions, fineBlockCount(gapLength, FINE_BLOCK_LENGTH));
     signs.u8(OP_SIGN);
     signs.varint(gapStart);
     signs.varint(gapLength);
@@ -219,6 +221,7 @@ export async function* encodeDeltaWithFineRound(
     };
     const fineMatcher = new DeltaMatcher(fineSignature(answer, FINE_BLOCK_LENGTH, entry.strongLength, signature.seed), fineHash, wire, fineStats, {
       writeCopy,
+      adjacentChecks: fineBlockCount(signature.fileLength, FINE_BLOCK_LENGTH),
       windowDataLength: FINE_WINDOW_DATA_LENGTH,
       kernel: (fineKernel ??= new Kernel(
         matcherKernelBytes(fineBlockCount(MAX_FINE_GAP_LENGTH, FINE_BLOCK_LENGTH), FINE_BLOCK_LENGTH, FINE_WINDOW_DATA_LENGTH),
