@@ -85,6 +85,27 @@ describe('apply: whole-file fetch batches', () => {
     await assertConverged(a, b);
   });
 
+  it('an edit of a small file is pulled without a pass over every record of the folder (its latency must not grow with the folder)', async (t) => {
+    const {
+      sides: [a, b],
+    } = await fetchingSides(t, ['A', 'B']);
+    await smallFiles(a.root, 50, 5);
+    await put(a.root, 'notes.txt', 'version 1');
+    await sync(a, b);
+    let passes = 0;
+    const records = b.store.records.bind(b.store);
+    b.store.records = (subtree?: string) => {
+      passes++;
+      return records(subtree);
+    };
+    await put(a.root, 'notes.txt', 'version 2');
+    const report = await sync(a, b);
+    assert.deepEqual(report.failed, []);
+    assert.equal(report.applied.find((o) => o.path === 'notes.txt')?.pull?.source, 'fetch');
+    assert.equal(passes, 0, 'the apply read every record');
+    await assertConverged(a, b);
+  });
+
   it('a local edit of one target during the batch is not overwritten; the others are placed', async (t) => {
     const {
       sides: [a, b],

@@ -281,11 +281,15 @@ export class ApplyRun {
 
   /** Whether a file is better fetched whole than by delta (see selectWholeFiles). */
   private async worthFetchingWhole(remote: RemoteRecord, local: FileRecord | undefined): Promise<boolean> {
+    // A new version of a file held here: a small one comes whole, a larger one by delta against the
+    // old. Neither asks the index, one pass over every record of the folder (0.9 s for 100,000
+    // files here): a small edit in a large folder would wait for it, to save at most 16 KiB.
+    const hasOldVersion = local !== undefined && !local.deleted && local.size > 0;
+    if (hasOldVersion) return remote.size <= WHOLE_FILE_BYTES;
     const index = await this.localContent();
     if (index.withContent(remote.contentHash).length > 0) return false;
     if (remote.size <= WHOLE_FILE_BYTES) return true;
-    const hasOldVersion = local !== undefined && !local.deleted && local.size > 0;
-    return !hasOldVersion && index.mostShared(remote.blockHashes, remote.path) === undefined;
+    return index.mostShared(remote.blockHashes, remote.path) === undefined;
   }
 
   /** Fetches and places the files chosen by selectWholeFiles; a missing folder ends the apply. */
