@@ -220,6 +220,28 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       );
     });
 
+    it('pathsWithContent(h) lists, in path order, exactly the non-empty files recorded with h, after any commits', async (t) => {
+      const { store } = await fresh(t);
+      // Three contents shared among the paths, so lookups find several paths and lose them again.
+      const pool = [1, 2, 3].map((n) => new Uint8Array(32).fill(n));
+      const shared = fc.record({ change: changeArbitrary, content: fc.integer({ min: 0, max: 2 }), path: fc.constantFrom('a', 'b', 'c/d', 'é', 'c') });
+      await fc.assert(
+        fc.asyncProperty(fc.array(shared, { minLength: 1, maxLength: 6 }), async (picks) => {
+          await store.commit(picks.map(({ change, content, path }) => ({ ...change, path, contentHash: change.contentHash.length === 0 ? change.contentHash : pool[content] })));
+          const records = await allRecords(store);
+          for (const hash of pool) {
+            const expected = records.filter((r) => r.type === 'file' && !r.deleted && r.size > 0 && Buffer.from(r.contentHash).equals(hash));
+            assert.deepEqual(await store.pathsWithContent(hash, 10), paths(expected));
+            assert.deepEqual(await store.pathsWithContent(hash, 1), paths(expected).slice(0, 1));
+          }
+        }),
+        { numRuns: 40 },
+      );
+      assert.deepEqual(await store.pathsWithContent(new Uint8Array(32).fill(4), 10), []);
+      assert.deepEqual(await store.pathsWithContent(new Uint8Array(5).fill(1), 10), [], 'no record holds a hash of another length');
+      await assert.rejects(store.pathsWithContent(pool[0], 0), StoreInputError);
+    });
+
     it('scanEntries() keeps the extremes of every scan field, and tombstones', async (t) => {
       const { store } = await fresh(t);
       await store.commit([

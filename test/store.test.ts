@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Level } from 'level';
 import { StoreCorruptError, StoreLockedError } from '../src/store/errors.js';
 import { fileKey, metaKey, scanKey, TABLE, tableRange } from '../src/store/level-keys.js';
-import { openLevelStore, SCAN_TABLE_META_KEY } from '../src/store/level-store.js';
+import { CONTENT_TABLE_META_KEY, openLevelStore, SCAN_TABLE_META_KEY } from '../src/store/level-store.js';
 import { openMemoryStore } from '../src/store/memory-store.js';
 import { DEVICE_ID_META_KEY } from '../src/store/store-input.js';
 import type { Store } from '../src/store/types.js';
@@ -142,6 +142,28 @@ describe('LevelDB store', () => {
     assert.deepEqual(await migrated.getMeta(SCAN_TABLE_META_KEY), Uint8Array.of(1));
     await migrated.commit([sampleChange('dir1/file 1', { size: 77 })]);
     assert.equal((await scanEntries(migrated, 'dir1/file 1'))[0].size, 77);
+  });
+
+  it('an index written before the content table gets it built on open, once, and kept up to date', async (t) => {
+    const location = await tempDir(t, 'mesh-store-');
+    const store = await openLevelStore(location);
+    const same = new Uint8Array(32).fill(5);
+    await store.commit(Array.from({ length: 2500 }, (_, k) => sampleChange(`dir${k % 7}/file ${k}`, k % 1000 === 0 ? { contentHash: same } : {})));
+    await store.commit([tombstone('dir0/file 0'), sampleChange('link', { type: 'symlink', size: 0, contentHash: same }), sampleChange('empty', { size: 0, contentHash: same })]);
+    await store.close();
+    // As an index made by an older mesh: no content table, no marker.
+    await tamper(location, async (db) => {
+      const keys = await db.keys(tableRange(TABLE.content)).all();
+      assert.equal(keys.length, 2499, 'every non-empty file but the deleted one');
+      await db.batch(keys.map((key) => ({ type: 'del' as const, key })));
+      await db.del(metaKey(CONTENT_TABLE_META_KEY));
+    });
+    const migrated = await openLevelStore(location);
+    t.after(() => migrated.close());
+    assert.deepEqual(await migrated.pathsWithContent(same, 10), ['dir5/file 2000', 'dir6/file 1000']);
+    assert.deepEqual(await migrated.getMeta(CONTENT_TABLE_META_KEY), Uint8Array.of(1));
+    await migrated.commit([sampleChange('dir1/file 1', { contentHash: same }), sampleChange('dir6/file 1000', { contentHash: new Uint8Array(32).fill(6) })]);
+    assert.deepEqual(await migrated.pathsWithContent(same, 10), ['dir1/file 1', 'dir5/file 2000']);
   });
 
   it('a damaged scan entry is StoreCorruptError from scanEntries', async (t) => {

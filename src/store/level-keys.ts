@@ -6,6 +6,7 @@ import { StoreCorruptError } from './errors.js';
  *
  *   'f' + UTF-8 path            -> the path's FileRecord (record-codec)
  *   'x' + UTF-8 path            -> the same record's scan entry (scan-entry-codec), same batch
+ *   'c' + content hash + path   -> empty: the record holds that content (a non-empty file), same batch
  *   's' + 8-byte big-endian seq -> UTF-8 path whose record has that sequence
  *   'p' + UTF-8 peer id         -> that peer's progress (two 8-byte big-endian numbers)
  *   'm' + UTF-8 key             -> meta value (bytes as given)
@@ -16,6 +17,7 @@ import { StoreCorruptError } from './errors.js';
 export const TABLE = {
   file: 0x66, // 'f'
   scan: 0x78, // 'x'
+  content: 0x63, // 'c'
   sequence: 0x73, // 's'
   peer: 0x70, // 'p'
   meta: 0x6d, // 'm'
@@ -50,6 +52,25 @@ export function fileKey(path: string): Uint8Array {
 
 export function scanKey(path: string): Uint8Array {
   return prefixed(TABLE.scan, utf8(path));
+}
+
+/** The content table's key of `path` holding `contentHash`. */
+export function contentKey(contentHash: Uint8Array, path: string): Uint8Array {
+  const body = utf8(path);
+  const key = new Uint8Array(1 + contentHash.length + body.length);
+  key[0] = TABLE.content;
+  key.set(contentHash, 1);
+  key.set(body, 1 + contentHash.length);
+  return key;
+}
+
+/** Bounds covering the content keys of one content hash (0xFF never occurs in UTF-8). */
+export function contentRange(contentHash: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  const gte = prefixed(TABLE.content, contentHash);
+  const lt = new Uint8Array(gte.length + 1);
+  lt.set(gte);
+  lt[gte.length] = 0xff;
+  return { gte, lt };
 }
 
 /** The file key of a path held as UTF-8 bytes (a sequence entry's value). */

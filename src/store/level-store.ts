@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreLockedError } from './errors.js';
 import {
+  contentKey,
+  contentRange,
   decodeUtf8,
   fileKey,
   fileKeyOfUtf8,
@@ -17,10 +19,13 @@ import {
 } from './level-keys.js';
 import { newDeviceId } from './memory-store.js';
 import { decodeRecord, decodeSequence, encodeRecord } from './record-codec.js';
-import { decodeScanEntry, encodeScanEntry } from './scan-entry-codec.js';
+import { contentOfScanEntry, decodeScanEntry, encodeScanEntry } from './scan-entry-codec.js';
 import {
   changeProblem,
+  CONTENT_HASH_BYTES,
+  contentLookupProblem,
   DEVICE_ID_META_KEY,
+  holdsContent,
   keyProblem,
   metaKeyProblem,
   progressProblem,
@@ -37,6 +42,8 @@ const SCAN_ENTRY_BATCH = 1024;
 /** Peer progress on disk: received, then acknowledged, 8 bytes each. */
 const PROGRESS_BYTES = 16;
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
+/** The value of a content key: the key says it all. */
+const EMPTY = new Uint8Array(0);
 /**
  * Commits and meta writes reach the disk before they resolve. A sequence number is announced to
  * peers once committed; if a power cut took the commit back, the number would be given again to a
@@ -48,6 +55,8 @@ const DURABLE = { sync: true } as const;
  * record. An index written before the table existed gets it built on open, once.
  */
 export const SCAN_TABLE_META_KEY = 'store/scan-table';
+/** Meta key (internal) present once the content table ('c') lists every record holding content. */
+export const CONTENT_TABLE_META_KEY = 'store/content-table';
 /** Scan entries written per batch while the scan table is built. */
 const BUILD_BATCH = 1000;
 
@@ -76,6 +85,7 @@ export async function openLevelStore(location: string): Promise<Store> {
   try {
     const deviceId = await loadDeviceId(db);
     await ensureScanTable(db);
+    await ensureContentTable(db);
     const lastSequence = await loadLastSequence(db);
     return new LevelStore(db, deviceId, lastSequence);
   } catch (error) {
@@ -126,6 +136,28 @@ async function ensureScanTable(db: Db): Promise<void> {
       for (const [key, value] of batch) {
         const path = decodeUtf8(key.subarray(1), 'a record key');
         operations.put(scanKey(path), encodeScanEntry(decodeStored(value, path)));
+      }
+      await operations.write();
+    }
+  } finally {
+    await entries.close();
+  }
+  await db.put(marker, Uint8Array.of(1), DURABLE);
+}
+
+/** Builds the content table from the scan table if this index predates it (or a build was cut short). */
+async function ensureContentTable(db: Db): Promise<void> {
+  const marker = metaKey(CONTENT_TABLE_META_KEY);
+  if ((await db.get(marker)) !== undefined) return;
+  const entries = db.iterator(tableRange(TABLE.scan));
+  try {
+    for (;;) {
+      const batch = await entries.nextv(BUILD_BATCH);
+      if (batch.length === 0) break;
+      const operations = db.batch();
+      for (const [key, value] of batch) {
+        const content = contentOfScanEntry(value);
+        if (content !== undefined) operations.put(contentKey(content, decodeUtf8(key.subarray(1), 'a scan entry key')), EMPTY);
       }
       await operations.write();
     }
@@ -223,14 +255,17 @@ class LevelStore implements Store {
     return run;
   }
 
-  /** One atomic batch: per change the record, its new sequence entry, and its old one gone. */
+  /** One atomic batch: per change the record, its scan entry and content key, its new sequence entry, and the old ones gone. */
   private async write(pending: FileRecord[]): Promise<FileRecord[]> {
     const paths = [...new Set(pending.map((record) => record.path))];
-    const previous = (await this.db.getMany(paths.map(fileKey))) as (Uint8Array | undefined)[];
+    const [previous, previousScan] = (await Promise.all([this.db.getMany(paths.map(fileKey)), this.db.getMany(paths.map(scanKey))])) as (Uint8Array | undefined)[][];
     const sequenceOf = new Map<string, number>();
+    const contentOf = new Map<string, Uint8Array | undefined>();
     paths.forEach((path, k) => {
       const value = previous[k];
       if (value !== undefined) sequenceOf.set(path, decodeSequence(value));
+      const scan = previousScan[k];
+      if (scan !== undefined) contentOf.set(path, contentOfScanEntry(scan));
     });
     let next = this.sequence;
     // A chained batch: an array batch copies every operation into a larger object first, garbage
@@ -248,6 +283,11 @@ class LevelStore implements Store {
         operations.put(sequenceKey(sequence), Buffer.from(record.path, 'utf8'));
         operations.put(fileKey(record.path), encodeRecord(withSequence));
         operations.put(scanKey(record.path), encodeScanEntry(record));
+        const oldContent = contentOf.get(record.path);
+        if (oldContent !== undefined) operations.del(contentKey(oldContent, record.path));
+        const content = holdsContent(record) ? record.contentHash : undefined;
+        if (content !== undefined) operations.put(contentKey(content, record.path), EMPTY);
+        contentOf.set(record.path, content);
         return withSequence;
       });
     } catch (error) {
@@ -348,6 +388,14 @@ class LevelStore implements Store {
       if (this.closing !== undefined) throw new StoreClosedError('store was closed during a scan', { cause: error });
       throw error;
     }
+  }
+
+  async pathsWithContent(contentHash: Uint8Array, limit: number): Promise<string[]> {
+    this.assertOpen();
+    check(contentLookupProblem(contentHash, limit));
+    if (contentHash.length !== CONTENT_HASH_BYTES) return [];
+    const keys = await this.db.keys({ ...contentRange(contentHash), limit }).all();
+    return keys.map((key) => decodeUtf8(key.subarray(1 + contentHash.length), 'a content key'));
   }
 
   async getPeer(peer: string): Promise<PeerProgress> {

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { StoreClosedError, StoreInputError } from './errors.js';
 import {
   changeProblem,
+  CONTENT_HASH_BYTES,
+  contentLookupProblem,
   copyRecord,
   DEVICE_ID_META_KEY,
+  holdsContent,
   keyProblem,
   metaKeyProblem,
   progressProblem,
@@ -33,6 +36,8 @@ function check(problem: string | undefined): void {
 export class MemoryStore implements Store {
   private readonly files = new Map<string, FileRecord>();
   private readonly bySequence = new Map<number, string>();
+  /** Content hash (latin1) -> paths whose record holds it (the LevelDB store's content table). */
+  private readonly byContent = new Map<string, Set<string>>();
   private readonly peers = new Map<string, PeerProgress>();
   private readonly meta = new Map<string, Uint8Array>();
   private sequence = 0;
@@ -78,9 +83,16 @@ export class MemoryStore implements Store {
     for (const change of changes) {
       const previous = this.files.get(change.path);
       if (previous !== undefined) this.bySequence.delete(previous.sequence);
+      if (previous !== undefined && holdsContent(previous)) this.byContent.get(contentKey(previous.contentHash))?.delete(previous.path);
       const record = recordOf(change, ++this.sequence);
       this.files.set(record.path, record);
       this.bySequence.set(record.sequence, record.path);
+      if (holdsContent(record)) {
+        const key = contentKey(record.contentHash);
+        const holders = this.byContent.get(key);
+        if (holders === undefined) this.byContent.set(key, new Set([record.path]));
+        else holders.add(record.path);
+      }
       stored.push(copyRecord(record));
     }
     return stored;
@@ -113,6 +125,13 @@ export class MemoryStore implements Store {
     if (batch.length > 0) yield batch;
   }
 
+  async pathsWithContent(contentHash: Uint8Array, limit: number): Promise<string[]> {
+    this.assertOpen();
+    check(contentLookupProblem(contentHash, limit));
+    if (contentHash.length !== CONTENT_HASH_BYTES) return [];
+    return [...(this.byContent.get(contentKey(contentHash)) ?? [])].sort(comparePaths).slice(0, limit);
+  }
+
   async getPeer(peer: string): Promise<PeerProgress> {
     this.assertOpen();
     check(keyProblem(peer));
@@ -143,6 +162,10 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.closed = true;
   }
+}
+
+function contentKey(contentHash: Uint8Array): string {
+  return Buffer.from(contentHash.buffer, contentHash.byteOffset, contentHash.byteLength).toString('latin1');
 }
 
 /** Path order of `records()`: by UTF-8 bytes, as LevelDB orders its keys. */

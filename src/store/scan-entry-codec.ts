@@ -1,4 +1,5 @@
 import { StoreCorruptError } from './errors.js';
+import { CONTENT_HASH_BYTES } from './store-input.js';
 import type { EntryType, FileRecord, ScanEntry } from './types.js';
 
 /**
@@ -61,4 +62,16 @@ export function decodeScanEntry(path: string, bytes: Uint8Array): ScanEntry {
 export function scanEntryOf(record: FileRecord): ScanEntry {
   const { path, type, deleted, size, mtimeNs, mode, inode } = record;
   return { path, type, deleted, size, mtimeNs, mode, inode };
+}
+
+/**
+ * The content hash of a stored scan entry when its record holds content (holdsContent: a
+ * non-empty file), else undefined: what the content table lists the path under.
+ */
+export function contentOfScanEntry(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length !== HEADER_BYTES + CONTENT_HASH_BYTES || bytes[28] !== CONTENT_HASH_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const empty = view.getUint32(4) === 0 && view.getUint32(8) === 0;
+  if (bytes[0] !== TYPES.indexOf('file') || bytes[1] !== 0 || empty) return undefined;
+  return bytes.subarray(HEADER_BYTES);
 }

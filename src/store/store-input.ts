@@ -11,7 +11,7 @@ import { isDeviceId, vectorProblem } from './version-vector.js';
 export const DEVICE_ID_META_KEY = 'device-id';
 
 const ENTRY_TYPES: readonly EntryType[] = ['file', 'directory', 'symlink'];
-const CONTENT_HASH_BYTES = 32;
+export const CONTENT_HASH_BYTES = 32;
 const MAX_MODE = 0o7777;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -100,6 +100,21 @@ export function recordOf(change: FileChange, sequence: number): FileRecord {
 }
 
 /** A copy of `record` for a caller, who may then change it freely. */
+/**
+ * Whether a record holds content another path could be built from: a non-empty file. Such
+ * records, and only they, are listed by `Store.pathsWithContent`.
+ */
+export function holdsContent(record: Pick<FileRecord, 'type' | 'deleted' | 'size' | 'contentHash'>): boolean {
+  return record.type === 'file' && !record.deleted && record.size > 0 && record.contentHash.length === CONTENT_HASH_BYTES;
+}
+
+/** Why a content lookup cannot be made, or undefined. */
+export function contentLookupProblem(contentHash: Uint8Array, limit: number): string | undefined {
+  if (!(contentHash instanceof Uint8Array)) return 'a content hash must be bytes';
+  if (!Number.isSafeInteger(limit) || limit < 1) return `a lookup's limit must be a positive whole number, not ${limit}`;
+  return undefined;
+}
+
 export function copyRecord(record: FileRecord): FileRecord {
   return recordOf(record, record.sequence);
 }

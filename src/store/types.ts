@@ -89,6 +89,11 @@ export interface Store {
    * rescan reads every entry: one await per batch, not per entry).
    */
   scanEntries(subtree?: string): AsyncIterable<readonly ScanEntry[]>;
+  /**
+   * Paths whose record is a non-empty file with this content hash (see `holdsContent`), at most
+   * `limit`, in path order: where else a pulled version already is, without reading every record.
+   */
+  pathsWithContent(contentHash: Uint8Array, limit: number): Promise<string[]>;
   getPeer(peer: string): Promise<PeerProgress>;
   setPeer(peer: string, progress: PeerProgress): Promise<void>;
   getMeta(key: string): Promise<Uint8Array | undefined>;
