@@ -31,47 +31,67 @@ describe('local content index', () => {
   it('finds files by content hash and the file sharing the most blocks', async () => {
     const store = new MemoryStore();
     await store.commit([file('a', [1, 2, 3, 4]), file('b', [1, 2, 9]), file('c', [1, 2, 3, 4]), file('d', [5, 6])]);
-    const index = await LocalContentIndex.build(store);
+    const index = new LocalContentIndex(store);
+    const same = await index.withContent(file('x', [1, 2, 3, 4]).contentHash);
     assert.deepEqual(
-      index.withContent(file('x', [1, 2, 3, 4]).contentHash).map((f) => f.path),
+      same.map((f) => f.path),
       ['a', 'c'],
     );
     const wanted = Buffer.concat([1, 2, 3, 7].map(block));
-    assert.deepEqual(index.mostShared(wanted), { file: index.withContent(file('a', [1, 2, 3, 4]).contentHash)[0], sharedBlocks: 3 });
-    assert.equal(index.mostShared(wanted, 'a')?.file.path, 'c', 'ties go to the first path; the excluded path is skipped');
-    assert.equal(index.mostShared(Buffer.concat([block(42)])), undefined);
+    assert.deepEqual(await index.mostShared(wanted), { file: same[0], sharedBlocks: 3 });
+    assert.equal((await index.mostShared(wanted, 'a'))?.file.path, 'c', 'ties go to the first path; the excluded path is skipped');
+    assert.equal(await index.mostShared(Buffer.concat([block(42)])), undefined);
   });
 
-  it('built for the content an apply wants, it answers as the full index and holds only files that share it', async () => {
+  it('finds files by content without reading every record, and reads them once when first asked for shared blocks', async () => {
+    const store = new MemoryStore();
+    await store.commit([file('a', [1, 2]), file('b', [3])]);
+    let passes = 0;
+    const records = store.records.bind(store);
+    store.records = (subtree?: string) => (passes++, records(subtree));
+    const index = new LocalContentIndex(store);
+    assert.equal((await index.withContent(file('x', [1, 2]).contentHash))[0]?.path, 'a');
+    assert.equal(passes, 0);
+    assert.equal((await index.mostShared(Buffer.concat([block(3)])))?.file.path, 'b');
+    assert.equal((await index.mostShared(Buffer.concat([block(1)])))?.file.path, 'a');
+    assert.equal(passes, 1);
+  });
+
+  it('with the content an apply wants, its block pass answers as a full one and holds only files that share it', async () => {
     const store = new MemoryStore();
     await store.commit([file('a', [1, 2, 3, 4]), file('b', [1, 2, 9]), file('c', [1, 2, 3, 4]), file('d', [5, 6]), file('e', [10, 11])]);
     const pulls = [file('x', [1, 2, 3, 7]), file('y', [5, 6])];
-    const full = await LocalContentIndex.build(store);
-    const narrow = await LocalContentIndex.build(store, new WantedContent(pulls));
+    const full = new LocalContentIndex(store);
+    const narrow = new LocalContentIndex(store, new WantedContent(pulls));
     for (const pull of pulls) {
-      assert.deepEqual(narrow.withContent(pull.contentHash), full.withContent(pull.contentHash));
-      assert.deepEqual(narrow.mostShared(pull.blockHashes), full.mostShared(pull.blockHashes));
-      assert.deepEqual(narrow.mostShared(pull.blockHashes, 'a'), full.mostShared(pull.blockHashes, 'a'));
+      assert.deepEqual(await narrow.withContent(pull.contentHash), await full.withContent(pull.contentHash));
+      assert.deepEqual(await narrow.mostShared(pull.blockHashes), await full.mostShared(pull.blockHashes));
+      assert.deepEqual(await narrow.mostShared(pull.blockHashes, 'a'), await full.mostShared(pull.blockHashes, 'a'));
     }
-    assert.equal(narrow.mostShared(file('e', [10, 11]).blockHashes), undefined, 'e shares nothing wanted: not indexed');
+    assert.equal(await narrow.mostShared(file('e', [10, 11]).blockHashes), undefined, 'e shares nothing wanted: not indexed');
     // A file recorded during the apply with wanted content is found; one without is not kept.
     narrow.add((await store.commit([file('f', [7])]))[0]);
-    assert.equal(narrow.mostShared(pulls[0].blockHashes, 'a')?.file.path, 'c');
-    assert.equal(narrow.mostShared(Buffer.concat([block(7)]))?.file.path, 'f');
+    assert.equal((await narrow.mostShared(pulls[0].blockHashes, 'a'))?.file.path, 'c');
+    assert.equal((await narrow.mostShared(Buffer.concat([block(7)])))?.file.path, 'f');
     narrow.add((await store.commit([file('g', [8, 9])]))[0]);
-    assert.equal(narrow.mostShared(Buffer.concat([block(8)])), undefined);
+    assert.equal(await narrow.mostShared(Buffer.concat([block(8)])), undefined);
   });
 
   it('forgets deleted paths and follows new records', async () => {
     const store = new MemoryStore();
     const [a] = await store.commit([file('a', [1, 2])]);
-    const index = await LocalContentIndex.build(store);
-    index.add({ ...a, deleted: true, blockHashes: new Uint8Array(0), contentHash: new Uint8Array(0) });
-    assert.deepEqual(index.withContent(a.contentHash), []);
-    assert.equal(index.mostShared(a.blockHashes), undefined);
+    const index = new LocalContentIndex(store);
+    assert.equal((await index.mostShared(a.blockHashes))?.file.path, 'a');
+    const [gone] = await store.commit([{ ...file('a', []), deleted: true, size: 0, contentHash: new Uint8Array(0) }]);
+    index.add(gone);
+    assert.deepEqual(await index.withContent(a.contentHash), []);
+    assert.equal(await index.mostShared(a.blockHashes), undefined);
     const [moved] = await store.commit([file('moved', [1, 2])]);
     index.add(moved);
-    assert.equal(index.mostShared(a.blockHashes)?.file.path, 'moved');
+    assert.equal((await index.mostShared(a.blockHashes))?.file.path, 'moved');
+    assert.equal((await index.withContent(a.contentHash))[0]?.path, 'moved');
+    index.remove('moved');
+    assert.equal(await index.mostShared(a.blockHashes), undefined);
   });
 });
 

@@ -84,7 +84,6 @@ export class ApplyRun {
   private readonly report = new ApplyReportBuilder();
   private readonly puller: Puller;
   private index?: LocalContentIndex;
-  private indexing?: Promise<LocalContentIndex>;
   private readonly pulling: RemoteRecord[] = [];
   /** What the versions in `pulling` hold (see wantedContent). */
   private wanted?: WantedContent;
@@ -281,15 +280,12 @@ export class ApplyRun {
 
   /** Whether a file is better fetched whole than by delta (see selectWholeFiles). */
   private async worthFetchingWhole(remote: RemoteRecord, local: FileRecord | undefined): Promise<boolean> {
-    // A new version of a file held here: a small one comes whole, a larger one by delta against the
-    // old. Neither asks the index, one pass over every record of the folder (0.9 s for 100,000
-    // files here): a small edit in a large folder would wait for it, to save at most 16 KiB.
-    const hasOldVersion = local !== undefined && !local.deleted && local.size > 0;
-    if (hasOldVersion) return remote.size <= WHOLE_FILE_BYTES;
     const index = await this.localContent();
-    if (index.withContent(remote.contentHash).length > 0) return false;
+    if ((await index.withContent(remote.contentHash)).length > 0) return false;
     if (remote.size <= WHOLE_FILE_BYTES) return true;
-    return index.mostShared(remote.blockHashes, remote.path) === undefined;
+    // Only a new file asks for shared blocks (a pass over every record): an edit has its old version.
+    const hasOldVersion = local !== undefined && !local.deleted && local.size > 0;
+    return !hasOldVersion && (await index.mostShared(remote.blockHashes, remote.path)) === undefined;
   }
 
   /** Fetches and places the files chosen by selectWholeFiles; a missing folder ends the apply. */
@@ -626,12 +622,12 @@ export class ApplyRun {
   }
 
   /**
-   * The index of local content, built on first use (one pass over the store per apply), of the
-   * files that hold content this apply may pull: never an entry per file of a large folder.
+   * The index of local content, made on first use; its block pass keeps only the files that hold
+   * content this apply may pull: never an entry per file of a large folder.
    */
   private async localContent(): Promise<LocalContentIndex> {
-    this.indexing ??= LocalContentIndex.build(this.components.store, this.wantedContent()).then((index) => (this.index = index));
-    return this.indexing;
+    this.index ??= new LocalContentIndex(this.components.store, this.wantedContent());
+    return this.index;
   }
 
   /** The content and blocks of every file version this apply may pull, made once `pulling` is complete (in run()). */

@@ -1,4 +1,5 @@
 import { knownEntryOf, type KnownEntry } from '../folder/records.js';
+import { holdsContent } from '../store/store-input.js';
 import { BLOCK_HASH_BYTES, type FileRecord, type Store } from '../store/types.js';
 
 /**
@@ -45,32 +46,79 @@ export class WantedContent {
   }
 }
 
+/** Files with one content listed per lookup: candidates are checked on disk, a few are enough. */
+export const MAX_SAME_CONTENT_FILES = 64;
+
+/**
+ * The local content an apply may use. Files with a given content come from the store's content
+ * table, one lookup each. Files sharing blocks come from one pass over the store's records, made
+ * only when first asked (a new file of more than 16 KiB: what its delta could start from), and
+ * kept up to date with the apply's own commits.
+ */
 export class LocalContentIndex {
-  private readonly byContent = new Map<string, LocalFile[]>();
+  private blocks?: Promise<SharedBlocks>;
+
+  /** With `wanted`, the block pass keeps only files holding wanted content or blocks. */
+  constructor(
+    private readonly store: Store,
+    private readonly wanted?: WantedContent,
+  ) {}
+
+  /** A record this apply committed: the block pass, if made, follows it (the store has it for later passes). */
+  add(record: FileRecord): void {
+    if (this.blocks !== undefined) this.blocks = this.blocks.then((blocks) => (blocks.add(record), blocks));
+  }
+
+  /**
+   * A path whose file this apply moved away before its record says so: the block pass, if made,
+   * forgets it (a content lookup may still list it until the delete is recorded; each candidate
+   * is checked on disk before use).
+   */
+  remove(path: string): void {
+    if (this.blocks !== undefined) this.blocks = this.blocks.then((blocks) => (blocks.remove(path), blocks));
+  }
+
+  /** Non-empty files recorded with this content hash, in path order (at most MAX_SAME_CONTENT_FILES). */
+  async withContent(contentHash: Uint8Array): Promise<LocalFile[]> {
+    const paths = await this.store.pathsWithContent(contentHash, MAX_SAME_CONTENT_FILES);
+    if (paths.length === 0) return [];
+    const records = await this.store.getMany(paths);
+    const wanted = keyOf(contentHash, contentHash.length);
+    return records
+      .filter((record): record is FileRecord => record !== undefined && holdsContent(record) && keyOf(record.contentHash, record.contentHash.length) === wanted)
+      .map((record) => ({ path: record.path, entry: knownEntryOf(record) }));
+  }
+
+  /**
+   * The file (other than `exclude`) sharing the most blocks with `blockHashes`, at least one; ties
+   * go to the first path in byte order, so the choice is the same every time.
+   */
+  async mostShared(blockHashes: Uint8Array, exclude?: string): Promise<{ file: LocalFile; sharedBlocks: number } | undefined> {
+    this.blocks ??= SharedBlocks.build(this.store, this.wanted);
+    return (await this.blocks).mostShared(blockHashes, exclude);
+  }
+}
+
+/** Files by the blocks they hold, from one pass over the store (see LocalContentIndex). */
+class SharedBlocks {
   private readonly byBlock = new Map<string, string[]>();
   private readonly files = new Map<string, LocalFile>();
   private indexedBlocks = 0;
 
-  /** Without `wanted`, indexes every file; with it, only files holding wanted content or blocks. */
   private constructor(private readonly wanted?: WantedContent) {}
 
-  /** One pass over the store's records (see WantedContent for `wanted`). */
-  static async build(store: Store, wanted?: WantedContent): Promise<LocalContentIndex> {
-    const index = new LocalContentIndex(wanted);
+  static async build(store: Store, wanted?: WantedContent): Promise<SharedBlocks> {
+    const index = new SharedBlocks(wanted);
     for await (const record of store.records()) index.add(record);
     return index;
   }
 
   /** Adds (or replaces) a path's record; a tombstone or non-file only removes the path. */
   add(record: FileRecord): void {
-    this.remove(record.path);
-    if (record.deleted || record.type !== 'file' || record.size === 0 || !this.isWanted(record)) return;
-    const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
-    this.files.set(record.path, file);
-    const content = keyOf(record.contentHash, record.contentHash.length);
-    const sameContent = this.byContent.get(content);
-    if (sameContent === undefined) this.byContent.set(content, [file]);
-    else sameContent.push(file);
+    // Its block entries stay: a hint at worst, each candidate is checked on disk.
+    this.files.delete(record.path);
+    if (!holdsContent(record) || !this.isWanted(record)) return;
+    this.files.set(record.path, { path: record.path, entry: knownEntryOf(record) });
     for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
       const key = keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES);
       if (this.wanted !== undefined && !this.wanted.blocks.has(key)) continue;
@@ -84,6 +132,10 @@ export class LocalContentIndex {
     }
   }
 
+  remove(path: string): void {
+    this.files.delete(path);
+  }
+
   private isWanted(record: FileRecord): boolean {
     const { wanted } = this;
     if (wanted === undefined || wanted.contents.has(keyOf(record.contentHash, record.contentHash.length))) return true;
@@ -93,26 +145,6 @@ export class LocalContentIndex {
     return false;
   }
 
-  /** Forgets a path (its block entries stay: a hint at worst, each candidate is checked on disk). */
-  remove(path: string): void {
-    const file = this.files.get(path);
-    if (file === undefined) return;
-    this.files.delete(path);
-    const key = keyOf(file.entry.contentHash, file.entry.contentHash.length);
-    const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
-    if (rest.length === 0) this.byContent.delete(key);
-    else this.byContent.set(key, rest);
-  }
-
-  /** Files recorded with this content hash, in the order they were added. */
-  withContent(contentHash: Uint8Array): readonly LocalFile[] {
-    return this.byContent.get(keyOf(contentHash, contentHash.length)) ?? [];
-  }
-
-  /**
-   * The file (other than `exclude`) sharing the most blocks with `blockHashes`, at least one; ties
-   * go to the first path in byte order, so the choice is the same every time.
-   */
   mostShared(blockHashes: Uint8Array, exclude?: string): { file: LocalFile; sharedBlocks: number } | undefined {
     const counts = new Map<string, number>();
     for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) {
