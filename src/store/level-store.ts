@@ -16,6 +16,7 @@ import {
   TABLE,
   tableRange,
   writeUint64,
+  type Table,
 } from './level-keys.js';
 import { newDeviceId } from './memory-store.js';
 import { decodeRecord, decodeSequence, encodeRecord } from './record-codec.js';
@@ -124,41 +125,35 @@ async function loadDeviceId(db: Db): Promise<DeviceId> {
 }
 
 /** Builds the scan table from the records if this index predates it (or a build was cut short). */
-async function ensureScanTable(db: Db): Promise<void> {
-  const marker = metaKey(SCAN_TABLE_META_KEY);
-  if ((await db.get(marker)) !== undefined) return;
-  const entries = db.iterator(tableRange(TABLE.file));
-  try {
-    for (;;) {
-      const batch = await entries.nextv(BUILD_BATCH);
-      if (batch.length === 0) break;
-      const operations = db.batch();
-      for (const [key, value] of batch) {
-        const path = decodeUtf8(key.subarray(1), 'a record key');
-        operations.put(scanKey(path), encodeScanEntry(decodeStored(value, path)));
-      }
-      await operations.write();
-    }
-  } finally {
-    await entries.close();
-  }
-  await db.put(marker, Uint8Array.of(1), DURABLE);
+function ensureScanTable(db: Db): Promise<void> {
+  return ensureTable(db, SCAN_TABLE_META_KEY, TABLE.file, (operations, key, value) => {
+    const path = decodeUtf8(key.subarray(1), 'a record key');
+    operations.put(scanKey(path), encodeScanEntry(decodeStored(value, path)));
+  });
 }
 
 /** Builds the content table from the scan table if this index predates it (or a build was cut short). */
-async function ensureContentTable(db: Db): Promise<void> {
-  const marker = metaKey(CONTENT_TABLE_META_KEY);
+function ensureContentTable(db: Db): Promise<void> {
+  return ensureTable(db, CONTENT_TABLE_META_KEY, TABLE.scan, (operations, key, value) => {
+    const content = contentOfScanEntry(value);
+    if (content !== undefined) operations.put(contentKey(content, decodeUtf8(key.subarray(1), 'a scan entry key')), EMPTY);
+  });
+}
+
+/**
+ * Unless meta `markerKey` says it was done: writes what `derive` makes of each entry of `from`,
+ * BUILD_BATCH entries per batch, then the marker. A build cut short is made again at the next open.
+ */
+async function ensureTable(db: Db, markerKey: string, from: Table, derive: (operations: ReturnType<Db['batch']>, key: Uint8Array, value: Uint8Array) => void): Promise<void> {
+  const marker = metaKey(markerKey);
   if ((await db.get(marker)) !== undefined) return;
-  const entries = db.iterator(tableRange(TABLE.scan));
+  const entries = db.iterator(tableRange(from));
   try {
     for (;;) {
       const batch = await entries.nextv(BUILD_BATCH);
       if (batch.length === 0) break;
       const operations = db.batch();
-      for (const [key, value] of batch) {
-        const content = contentOfScanEntry(value);
-        if (content !== undefined) operations.put(contentKey(content, decodeUtf8(key.subarray(1), 'a scan entry key')), EMPTY);
-      }
+      for (const [key, value] of batch) derive(operations, key, value);
       await operations.write();
     }
   } finally {
