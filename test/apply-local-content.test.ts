@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
 import { isAlwaysIgnored, MAX_NAME_BYTES } from '../src/folder/index.js';
-import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, tempPathOf, WantedContent } from '../src/node/index.js';
+import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, RECORDS_PER_LOOKUP, tempPathOf, WantedContent } from '../src/node/index.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { FileChange } from '../src/store/types.js';
 
@@ -57,7 +57,29 @@ describe('local content index', () => {
     assert.equal(passes, 1);
   });
 
-  it('with the content an apply wants, its block pass answers as a full one and holds only files that share it', async () => {
+  it('for many versions against few records, one pass answers instead of a lookup per version', async () => {
+    const store = new MemoryStore();
+    await store.commit([file('a', [1]), file('b', [2])]);
+    let passes = 0;
+    let lookups = 0;
+    const records = store.records.bind(store);
+    store.records = (subtree?: string) => (passes++, records(subtree));
+    const pathsWithContent = store.pathsWithContent.bind(store);
+    store.pathsWithContent = (hash: Uint8Array, limit: number) => (lookups++, pathsWithContent(hash, limit));
+    const many = Array.from({ length: 3 }, (_, k) => file(`new${k}`, [k + 1]));
+    assert.ok(store.lastSequence <= RECORDS_PER_LOOKUP * many.length);
+    const index = new LocalContentIndex(store, new WantedContent(many));
+    for (const pull of many) await index.withContent(pull.contentHash);
+    assert.deepEqual([passes, lookups], [1, 0]);
+    assert.equal((await index.withContent(many[1].contentHash))[0]?.path, 'b');
+
+    await store.commit(Array.from({ length: 3 * RECORDS_PER_LOOKUP }, (_, k) => file(`more${k}`, [100 + k])));
+    const few = new LocalContentIndex(store, new WantedContent(many));
+    for (const pull of many) await few.withContent(pull.contentHash);
+    assert.deepEqual([passes, lookups], [1, 3]);
+  });
+
+  it('with the content an apply wants, its pass answers as a full one and holds only files that share it', async () => {
     const store = new MemoryStore();
     await store.commit([file('a', [1, 2, 3, 4]), file('b', [1, 2, 9]), file('c', [1, 2, 3, 4]), file('d', [5, 6]), file('e', [10, 11])]);
     const pulls = [file('x', [1, 2, 3, 7]), file('y', [5, 6])];

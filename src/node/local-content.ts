@@ -48,38 +48,69 @@ export class WantedContent {
 
 /** Files with one content listed per lookup: candidates are checked on disk, a few are enough. */
 export const MAX_SAME_CONTENT_FILES = 64;
+/**
+ * A pass over the store's records costs about one content lookup per this many records (9 us a
+ * record against 0.1 ms a lookup here): an apply that pulls more versions than the store holds
+ * records / RECORDS_PER_LOOKUP makes the pass instead of a lookup per version.
+ */
+export const RECORDS_PER_LOOKUP = 10;
 
 /**
  * The local content an apply may use. Files with a given content come from the store's content
- * table, one lookup each. Files sharing blocks come from one pass over the store's records, made
- * only when first asked (a new file of more than 16 KiB: what its delta could start from), and
- * kept up to date with the apply's own commits.
+ * table, one lookup each, unless the apply pulls so many versions that one pass over the store's
+ * records costs less (a first sync of many small files into a small folder). Files sharing
+ * blocks always come from that pass, made only when first needed (a new file of more than 16 KiB:
+ * what its delta could start from). The pass keeps only files holding content or blocks the
+ * apply wants, and follows the apply's own commits.
  */
 export class LocalContentIndex {
-  private blocks?: Promise<SharedBlocks>;
+  private pass?: Promise<RecordPass>;
 
-  /** With `wanted`, the block pass keeps only files holding wanted content or blocks. */
+  /** `wanted`: what the apply may pull (without it, every file is kept by a pass). */
   constructor(
     private readonly store: Store,
     private readonly wanted?: WantedContent,
   ) {}
 
-  /** A record this apply committed: the block pass, if made, follows it (the store has it for later passes). */
+  /** A record this apply committed: the pass, if made, follows it (the store has it for later ones). */
   add(record: FileRecord): void {
-    if (this.blocks !== undefined) this.blocks = this.blocks.then((blocks) => (blocks.add(record), blocks));
+    if (this.pass !== undefined) this.pass = this.pass.then((pass) => (pass.add(record), pass));
   }
 
   /**
-   * A path whose file this apply moved away before its record says so: the block pass, if made,
-   * forgets it (a content lookup may still list it until the delete is recorded; each candidate
-   * is checked on disk before use).
+   * A path whose file this apply moved away before its record says so: the pass, if made, forgets
+   * it (a content lookup may still list it until the delete is recorded; each candidate is checked
+   * on disk before use).
    */
   remove(path: string): void {
-    if (this.blocks !== undefined) this.blocks = this.blocks.then((blocks) => (blocks.remove(path), blocks));
+    if (this.pass !== undefined) this.pass = this.pass.then((pass) => (pass.remove(path), pass));
   }
 
-  /** Non-empty files recorded with this content hash, in path order (at most MAX_SAME_CONTENT_FILES). */
-  async withContent(contentHash: Uint8Array): Promise<LocalFile[]> {
+  /** Non-empty files recorded with this content hash (a lookup gives at most MAX_SAME_CONTENT_FILES, in path order). */
+  async withContent(contentHash: Uint8Array): Promise<readonly LocalFile[]> {
+    if (this.pass === undefined && !this.passCostsLess()) return this.lookUp(contentHash);
+    return (await this.passed()).withContent(contentHash);
+  }
+
+  /**
+   * The file (other than `exclude`) sharing the most blocks with `blockHashes`, at least one; ties
+   * go to the first path in byte order, so the choice is the same every time.
+   */
+  async mostShared(blockHashes: Uint8Array, exclude?: string): Promise<{ file: LocalFile; sharedBlocks: number } | undefined> {
+    return (await this.passed()).mostShared(blockHashes, exclude);
+  }
+
+  private passed(): Promise<RecordPass> {
+    this.pass ??= RecordPass.build(this.store, this.wanted);
+    return this.pass;
+  }
+
+  /** lastSequence bounds the number of records from above: in doubt, lookups (their cost is the apply's size, not the folder's). */
+  private passCostsLess(): boolean {
+    return this.wanted !== undefined && this.store.lastSequence <= RECORDS_PER_LOOKUP * this.wanted.contents.size;
+  }
+
+  private async lookUp(contentHash: Uint8Array): Promise<LocalFile[]> {
     const paths = await this.store.pathsWithContent(contentHash, MAX_SAME_CONTENT_FILES);
     if (paths.length === 0) return [];
     const records = await this.store.getMany(paths);
@@ -88,37 +119,33 @@ export class LocalContentIndex {
       .filter((record): record is FileRecord => record !== undefined && holdsContent(record) && keyOf(record.contentHash, record.contentHash.length) === wanted)
       .map((record) => ({ path: record.path, entry: knownEntryOf(record) }));
   }
-
-  /**
-   * The file (other than `exclude`) sharing the most blocks with `blockHashes`, at least one; ties
-   * go to the first path in byte order, so the choice is the same every time.
-   */
-  async mostShared(blockHashes: Uint8Array, exclude?: string): Promise<{ file: LocalFile; sharedBlocks: number } | undefined> {
-    this.blocks ??= SharedBlocks.build(this.store, this.wanted);
-    return (await this.blocks).mostShared(blockHashes, exclude);
-  }
 }
 
-/** Files by the blocks they hold, from one pass over the store (see LocalContentIndex). */
-class SharedBlocks {
+/** Files by content and by the blocks they hold, from one pass over the store (see LocalContentIndex). */
+class RecordPass {
+  private readonly byContent = new Map<string, LocalFile[]>();
   private readonly byBlock = new Map<string, string[]>();
   private readonly files = new Map<string, LocalFile>();
   private indexedBlocks = 0;
 
   private constructor(private readonly wanted?: WantedContent) {}
 
-  static async build(store: Store, wanted?: WantedContent): Promise<SharedBlocks> {
-    const index = new SharedBlocks(wanted);
-    for await (const record of store.records()) index.add(record);
-    return index;
+  static async build(store: Store, wanted?: WantedContent): Promise<RecordPass> {
+    const pass = new RecordPass(wanted);
+    for await (const record of store.records()) pass.add(record);
+    return pass;
   }
 
   /** Adds (or replaces) a path's record; a tombstone or non-file only removes the path. */
   add(record: FileRecord): void {
-    // Its block entries stay: a hint at worst, each candidate is checked on disk.
-    this.files.delete(record.path);
+    this.remove(record.path);
     if (!holdsContent(record) || !this.isWanted(record)) return;
-    this.files.set(record.path, { path: record.path, entry: knownEntryOf(record) });
+    const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
+    this.files.set(record.path, file);
+    const content = keyOf(record.contentHash, record.contentHash.length);
+    const sameContent = this.byContent.get(content);
+    if (sameContent === undefined) this.byContent.set(content, [file]);
+    else sameContent.push(file);
     for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
       const key = keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES);
       if (this.wanted !== undefined && !this.wanted.blocks.has(key)) continue;
@@ -132,8 +159,15 @@ class SharedBlocks {
     }
   }
 
+  /** Forgets a path (its block entries stay: a hint at worst, each candidate is checked on disk). */
   remove(path: string): void {
+    const file = this.files.get(path);
+    if (file === undefined) return;
     this.files.delete(path);
+    const key = keyOf(file.entry.contentHash, file.entry.contentHash.length);
+    const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
+    if (rest.length === 0) this.byContent.delete(key);
+    else this.byContent.set(key, rest);
   }
 
   private isWanted(record: FileRecord): boolean {
@@ -143,6 +177,11 @@ class SharedBlocks {
       if (wanted.blocks.has(keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES))) return true;
     }
     return false;
+  }
+
+  /** Files recorded with this content hash, in the order they were added. */
+  withContent(contentHash: Uint8Array): readonly LocalFile[] {
+    return this.byContent.get(keyOf(contentHash, contentHash.length)) ?? [];
   }
 
   mostShared(blockHashes: Uint8Array, exclude?: string): { file: LocalFile; sharedBlocks: number } | undefined {
