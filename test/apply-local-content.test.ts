@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
 import { isAlwaysIgnored, MAX_NAME_BYTES } from '../src/folder/index.js';
-import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, RECORDS_PER_LOOKUP, tempPathOf, WantedContent } from '../src/node/index.js';
+import { LocalContentIndex, PARTIAL_BASIS_SUFFIX, RECORDS_PER_LOOKUP, RECORDS_PER_MIB_SENT, tempPathOf, WantedContent } from '../src/node/index.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { FileChange } from '../src/store/types.js';
 
@@ -77,6 +77,24 @@ describe('local content index', () => {
     const few = new LocalContentIndex(store, new WantedContent(many));
     for (const pull of many) await few.withContent(pull.contentHash);
     assert.deepEqual([passes, lookups], [1, 3]);
+  });
+
+  it('looks for a file sharing blocks only when the new file is large enough to pay for a pass over the records', async () => {
+    const store = new MemoryStore();
+    await store.commit([file('a', [1, 2])]);
+    // A new file of one block (128 KiB) pays for a pass over RECORDS_PER_MIB_SENT / 8 records.
+    const oneBlock = Buffer.concat([block(1)]);
+    await store.commit(Array.from({ length: RECORDS_PER_MIB_SENT / 8 }, (_, k) => file(`other${k}`, [1000 + k])));
+    let passes = 0;
+    const records = store.records.bind(store);
+    store.records = (subtree?: string) => (passes++, records(subtree));
+    const index = new LocalContentIndex(store);
+    assert.equal(await index.mostShared(oneBlock), undefined);
+    assert.equal(passes, 0);
+    const larger = Buffer.concat([1, ...Array.from({ length: 15 }, (_, k) => 500 + k)].map(block));
+    assert.equal((await index.mostShared(larger))?.file.path, 'a');
+    assert.equal(passes, 1);
+    assert.equal((await index.mostShared(oneBlock))?.file.path, 'a', 'once made, the pass answers for small files too');
   });
 
   it('with the content an apply wants, its pass answers as a full one and holds only files that share it', async () => {
