@@ -280,7 +280,7 @@ export class ApplyRun {
 
   /** Whether a file is better fetched whole than by delta (see selectWholeFiles). */
   private async worthFetchingWhole(remote: RemoteRecord, local: FileRecord | undefined): Promise<boolean> {
-    const index = await this.localContent();
+    const index = this.localContent();
     if ((await index.withContent(remote.contentHash)).length > 0) return false;
     if (remote.size <= WHOLE_FILE_BYTES) return true;
     // Only a new file asks for shared blocks (a pass over every record): an edit has its old version.
@@ -622,10 +622,10 @@ export class ApplyRun {
   }
 
   /**
-   * The index of local content, made on first use; its block pass keeps only the files that hold
-   * content this apply may pull: never an entry per file of a large folder.
+   * The index of local content, made on first use; its pass over the records, if made, keeps only
+   * the files that hold content this apply may pull: never an entry per file of a large folder.
    */
-  private async localContent(): Promise<LocalContentIndex> {
+  private localContent(): LocalContentIndex {
     this.index ??= new LocalContentIndex(this.components.store, this.wantedContent());
     return this.index;
   }

@@ -29,10 +29,10 @@ export class MoveSources {
    * The record of a local file `remote` may be moved from, or undefined: only for a file made over
    * nothing (`local` absent or deleted), whose content is wanted once in this apply.
    */
-  async find(remote: RemoteRecord, local: FileRecord | undefined, store: Store, index: () => Promise<LocalContentIndex>): Promise<FileRecord | undefined> {
+  async find(remote: RemoteRecord, local: FileRecord | undefined, store: Store, index: () => LocalContentIndex): Promise<FileRecord | undefined> {
     if (this.deletes.size === 0 || (local !== undefined && !local.deleted) || remote.size === 0) return undefined;
     if (this.wanted.timesWanted(remote.contentHash) !== 1) return undefined;
-    for (const candidate of await (await index()).withContent(remote.contentHash)) {
+    for (const candidate of await index().withContent(remote.contentHash)) {
       const deletion = this.deletes.get(candidate.path);
       if (deletion === undefined) continue;
       const record = await store.get(candidate.path);

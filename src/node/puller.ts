@@ -74,7 +74,7 @@ export interface PullerComponents {
   /** A basis's signature made before, sent instead of computing it. Default: always computed. */
   readonly signatures?: SignatureSource;
   /** Where else the folder holds content (built on first use, shared by the pulls of one apply). */
-  readonly localContent: () => Promise<LocalContentIndex>;
+  readonly localContent: () => LocalContentIndex;
 }
 
 /**
@@ -168,7 +168,7 @@ export class Puller {
     if (local !== undefined && !local.deleted && local.type === 'file' && Buffer.from(local.contentHash).equals(remote.contentHash)) {
       candidates.push({ path: local.path, entry: local });
     }
-    candidates.push(...(await (await this.components.localContent()).withContent(remote.contentHash)));
+    candidates.push(...(await this.components.localContent().withContent(remote.contentHash)));
     for (const candidate of candidates) {
       if (!(await this.isIntact(candidate))) continue;
       try {
@@ -210,7 +210,7 @@ export class Puller {
     if (local !== undefined && !local.deleted && local.type === 'file' && local.size > 0 && (await this.isIntact({ path: local.path, entry: local }))) {
       return { path: local.path, kind: 'local', content: local };
     }
-    const similar = await (await this.components.localContent()).mostShared(remote.blockHashes, remote.path);
+    const similar = await this.components.localContent().mostShared(remote.blockHashes, remote.path);
     if (similar !== undefined && (await this.isIntact(similar.file))) return { path: similar.file.path, kind: 'similar', content: similar.file.entry };
     return { kind: 'none' };
   }

@@ -99,7 +99,6 @@ export function recordOf(change: FileChange, sequence: number): FileRecord {
   };
 }
 
-/** A copy of `record` for a caller, who may then change it freely. */
 /**
  * Whether a record holds content another path could be built from: a non-empty file. Such
  * records, and only they, are listed by `Store.pathsWithContent`.
@@ -115,6 +114,7 @@ export function contentLookupProblem(contentHash: Uint8Array, limit: number): st
   return undefined;
 }
 
+/** A copy of `record` for a caller, who may then change it freely. */
 export function copyRecord(record: FileRecord): FileRecord {
   return recordOf(record, record.sequence);
 }
