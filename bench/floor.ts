@@ -213,7 +213,7 @@ async function main(): Promise<number> {
   const floorMBps = bytes / MB / floorSeconds;
 
   const row = (what: string, value: string) => console.log(`  ${what.padEnd(74)} ${value}`);
-  console.log('\nwork mesh cannot leave out, CPU seconds on this machine (best of 3):');
+  console.log(`\nwork mesh cannot leave out, CPU seconds on this machine (best of ${RUNS}):`);
   row('SHA-256 of the file (the sender before announcing it; the receiver again)', `${sha256.toFixed(3)} s, each`);
   row('noise ChaCha20-Poly1305: seal on the sender, open on the receiver', `${chacha.seal.toFixed(3)} s + ${chacha.open.toFixed(3)} s`);
   row('private network XSalsa20 (mesh\'s WebAssembly SIMD), each side', `${xsalsa.toFixed(3)} s`);
