@@ -134,6 +134,22 @@ export function sourcesChangedSince(root: string, built: string): boolean {
 /** An error the user can fix (a missing tool, a bad setting): printed as its message alone. */
 export class BenchError extends Error {}
 
+/** A benchmark's file size setting, in whole MiB: its default and bounds. */
+export interface FileMibSetting {
+  fallback: number;
+  min: number;
+  max: number;
+}
+
+/** The file size in environment variable `name` (whole MiB), the fallback when unset; a BenchError outside the bounds. */
+export function fileMibFromEnvironment(name: string, { fallback, min, max }: FileMibSetting): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const mib = Number(raw);
+  if (!Number.isInteger(mib) || mib < min || mib > max) throw new BenchError(`${name} must be a whole number of MiB from ${min} to ${max}, not ${raw}`);
+  return mib;
+}
+
 /**
  * Runs a benchmark's main and sets the exit code it returns; a BenchError is one line on stderr,
  * anything else also says where it came from (its stack), and exits 1.

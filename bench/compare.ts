@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { netnsUnavailable } from '../test/netns.js';
-import { BenchError, describeMachine, runBench } from './common.js';
+import { BenchError, describeMachine, fileMibFromEnvironment, runBench } from './common.js';
 import { EDIT_DESCRIPTION } from './edit-pair.js';
 import { builtCliProblem } from './mesh-cli.js';
 import type { Tool } from './compare/cluster.js';
@@ -38,14 +38,6 @@ const TOOLS: readonly Tool[] = [meshTool, syncthingDefault, syncthingTuned, rsyn
 /** The command each tool needs, and how to get it. */
 const COMMANDS: Record<string, string> = { syncthing: 'syncthing', 'syncthing-tuned': 'syncthing', rsync: 'rsync' };
 const INSTALL_HINT = 'apt-get install syncthing rsync';
-
-function readFileMiB(): number {
-  const raw = process.env.MESH_COMPARE_MIB;
-  if (raw === undefined || raw === '') return DEFAULT_FILE_MIB;
-  const mib = Number(raw);
-  if (!Number.isInteger(mib) || mib < MIN_FILE_MIB || mib > MAX_FILE_MIB) throw new BenchError(`MESH_COMPARE_MIB must be a whole number of MiB from ${MIN_FILE_MIB} to ${MAX_FILE_MIB}, not ${raw}`);
-  return mib;
-}
 
 function readTools(): Tool[] {
   const raw = process.env.MESH_COMPARE_TOOLS;
@@ -92,7 +84,7 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 
 async function main(): Promise<number> {
-  const fileBytes = readFileMiB() * MIB;
+  const fileBytes = fileMibFromEnvironment('MESH_COMPARE_MIB', { fallback: DEFAULT_FILE_MIB, min: MIN_FILE_MIB, max: MAX_FILE_MIB }) * MIB;
   const unavailable = await netnsUnavailable();
   if (unavailable !== undefined) throw new BenchError(`bench:compare runs its nodes in network namespaces: ${unavailable}`);
   const tools = await available(readTools());

@@ -19,7 +19,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BenchError, highWaterKiB, median, randomChunks, runBench, runMeasured, sourcesChangedSince } from './common.js';
+import { BenchError, fileMibFromEnvironment, highWaterKiB, median, randomChunks, runBench, runMeasured, sourcesChangedSince } from './common.js';
 import { EDIT_DESCRIPTION, editedChunks, planOverwrites, readChunks } from './edit-pair.js';
 import { benchFineRound, type FineRoundRun } from './fine-round.js';
 
@@ -52,16 +52,6 @@ const SERVER = path.join(ROOT, 'bench', 'rdiff-server.mjs');
 const STEP_NAMES: readonly StepName[] = ['signature', 'delta', 'patch'];
 
 // ---------------------------------------------------------------- configuration and prerequisites
-
-function fileMiB(): number {
-  const raw = process.env.MESH_BENCH_MIB;
-  if (raw === undefined || raw === '') return DEFAULT_FILE_MIB;
-  const mib = Number(raw);
-  if (!Number.isInteger(mib) || mib < MIN_FILE_MIB || mib > MAX_FILE_MIB) {
-    throw new BenchError(`MESH_BENCH_MIB must be a whole number of MiB from ${MIN_FILE_MIB} to ${MAX_FILE_MIB}, not ${raw}`);
-  }
-  return mib;
-}
 
 /** The version line of rdiff; spawning it is also how we learn whether it is on PATH. */
 function rdiffVersion(): string {
@@ -453,7 +443,7 @@ async function writeJson(report: object): Promise<void> {
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<number> {
-  const fileLength = fileMiB() * MIB;
+  const fileLength = fileMibFromEnvironment('MESH_BENCH_MIB', { fallback: DEFAULT_FILE_MIB, min: MIN_FILE_MIB, max: MAX_FILE_MIB }) * MIB;
   const machine = describeMachine(rdiffVersion());
   checkBuilt();
   await checkFreeSpace(fileLength);

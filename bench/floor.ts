@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline';
 import { DEFAULT_WATCH_DELAY_MS } from '../src/folder/watch-timing.js';
 import { XSalsa20 } from '../src/node/xsalsa20.js';
 import { createLan, netnsUnavailable, type Lan } from '../test/netns.js';
-import { BenchError, describeMachine, randomChunks, runBench } from './common.js';
+import { BenchError, describeMachine, fileMibFromEnvironment, randomChunks, runBench } from './common.js';
 import { forgetRecentDeletes } from './fresh-disk.js';
 import { ROOT } from './mesh-cli.js';
 import { BenchScope } from './scope.js';
@@ -160,18 +160,8 @@ function lastCompare(): Anchor | undefined {
   return syncthing === undefined ? undefined : { date: compare.date, syncthingTunedMBps: syncthing.mbPerSecond, mesh: largeOf('mesh') };
 }
 
-function fileBytesFromEnvironment(): number {
-  const raw = process.env.MESH_FLOOR_MIB;
-  if (raw === undefined || raw === '') return DEFAULT_FILE_MIB * MIB;
-  const mib = Number(raw);
-  if (!Number.isInteger(mib) || mib < MIN_FILE_MIB || mib > MAX_FILE_MIB) {
-    throw new BenchError(`MESH_FLOOR_MIB must be a whole number of MiB from ${MIN_FILE_MIB} to ${MAX_FILE_MIB}, not ${raw}`);
-  }
-  return mib * MIB;
-}
-
 async function main(): Promise<number> {
-  const bytes = fileBytesFromEnvironment();
+  const bytes = fileMibFromEnvironment('MESH_FLOOR_MIB', { fallback: DEFAULT_FILE_MIB, min: MIN_FILE_MIB, max: MAX_FILE_MIB }) * MIB;
   const unavailable = await netnsUnavailable();
   if (unavailable !== undefined) throw new BenchError(`bench:floor needs network namespaces (run it as root): ${unavailable}`);
   const machine = describeMachine();

@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BUILT_CLI, startJoin, treeOf, type JoinProcess } from '../test/join-helpers.js';
 import { createLan, netnsUnavailable, type InterfaceBytes, type Lan } from '../test/netns.js';
 import { forgetRecentDeletes } from './fresh-disk.js';
-import { BenchError, describeMachine, type Machine, median, randomChunks, runBench } from './common.js';
+import { BenchError, describeMachine, fileMibFromEnvironment, type Machine, median, randomChunks, runBench } from './common.js';
 import { EDIT_CHANGED_BYTES, EDIT_DESCRIPTION, editedChunks, planOverwrites } from './edit-pair.js';
 import { builtCliProblem, meshKeygen, ROOT } from './mesh-cli.js';
 import { contentIs, latencyContent, sha256, sizeOf } from './files.js';
@@ -84,14 +84,7 @@ interface Config {
 }
 
 function readConfig(): Config {
-  const raw = process.env.MESH_BENCH_MIB;
-  let mib = DEFAULT_FILE_MIB;
-  if (raw !== undefined && raw !== '') {
-    mib = Number(raw);
-    if (!Number.isInteger(mib) || mib < MIN_FILE_MIB || mib > MAX_FILE_MIB) {
-      throw new BenchError(`MESH_BENCH_MIB must be a whole number of MiB from ${MIN_FILE_MIB} to ${MAX_FILE_MIB}, not ${raw}`);
-    }
-  }
+  const mib = fileMibFromEnvironment('MESH_BENCH_MIB', { fallback: DEFAULT_FILE_MIB, min: MIN_FILE_MIB, max: MAX_FILE_MIB });
   const nodeArgs = (process.env.MESH_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   return { fileBytes: mib * MIB, nodeArgs, verbose: process.env.MESH_BENCH_VERBOSE === '1', largeOnly: process.env.MESH_BENCH_LARGE_ONLY === '1', smallOnly: process.env.MESH_BENCH_SMALL_ONLY === '1' };
 }
