@@ -34,15 +34,15 @@ export class WantedContent {
 
   constructor(versions: Iterable<Pick<FileRecord, 'contentHash' | 'blockHashes'>>) {
     for (const { contentHash, blockHashes } of versions) {
-      const key = keyOf(contentHash, contentHash.length);
+      const key = contentKey(contentHash);
       this.contents.set(key, (this.contents.get(key) ?? 0) + 1);
-      for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) this.blocks.add(keyOf(blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES));
+      for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) this.blocks.add(blockKeyAt(blockHashes, at));
     }
   }
 
   /** How many of the versions have this content (a rename's source may be moved only when one does). */
   timesWanted(contentHash: Uint8Array): number {
-    return this.contents.get(keyOf(contentHash, contentHash.length)) ?? 0;
+    return this.contents.get(contentKey(contentHash)) ?? 0;
   }
 }
 
@@ -128,9 +128,9 @@ export class LocalContentIndex {
     const paths = await this.store.pathsWithContent(contentHash, MAX_SAME_CONTENT_FILES);
     if (paths.length === 0) return [];
     const records = await this.store.getMany(paths);
-    const wanted = keyOf(contentHash, contentHash.length);
+    const wanted = contentKey(contentHash);
     return records
-      .filter((record): record is FileRecord => record !== undefined && holdsContent(record) && keyOf(record.contentHash, record.contentHash.length) === wanted)
+      .filter((record): record is FileRecord => record !== undefined && holdsContent(record) && contentKey(record.contentHash) === wanted)
       .map((record) => ({ path: record.path, entry: knownEntryOf(record) }));
   }
 }
@@ -156,12 +156,12 @@ class RecordPass {
     if (!holdsContent(record) || !this.isWanted(record)) return;
     const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
     this.files.set(record.path, file);
-    const content = keyOf(record.contentHash, record.contentHash.length);
+    const content = contentKey(record.contentHash);
     const sameContent = this.byContent.get(content);
     if (sameContent === undefined) this.byContent.set(content, [file]);
     else sameContent.push(file);
     for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
-      const key = keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES);
+      const key = blockKeyAt(record.blockHashes, at);
       if (this.wanted !== undefined && !this.wanted.blocks.has(key)) continue;
       const paths = this.byBlock.get(key);
       if (paths === undefined) {
@@ -178,7 +178,7 @@ class RecordPass {
     const file = this.files.get(path);
     if (file === undefined) return;
     this.files.delete(path);
-    const key = keyOf(file.entry.contentHash, file.entry.contentHash.length);
+    const key = contentKey(file.entry.contentHash);
     const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
     if (rest.length === 0) this.byContent.delete(key);
     else this.byContent.set(key, rest);
@@ -186,22 +186,22 @@ class RecordPass {
 
   private isWanted(record: FileRecord): boolean {
     const { wanted } = this;
-    if (wanted === undefined || wanted.contents.has(keyOf(record.contentHash, record.contentHash.length))) return true;
+    if (wanted === undefined || wanted.contents.has(contentKey(record.contentHash))) return true;
     for (let at = 0; at < record.blockHashes.length; at += BLOCK_HASH_BYTES) {
-      if (wanted.blocks.has(keyOf(record.blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES))) return true;
+      if (wanted.blocks.has(blockKeyAt(record.blockHashes, at))) return true;
     }
     return false;
   }
 
   /** Files recorded with this content hash, in the order they were added. */
   withContent(contentHash: Uint8Array): readonly LocalFile[] {
-    return this.byContent.get(keyOf(contentHash, contentHash.length)) ?? [];
+    return this.byContent.get(contentKey(contentHash)) ?? [];
   }
 
   mostShared(blockHashes: Uint8Array, exclude?: string): { file: LocalFile; sharedBlocks: number } | undefined {
     const counts = new Map<string, number>();
     for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) {
-      const paths = this.byBlock.get(keyOf(blockHashes.subarray(at, at + BLOCK_HASH_BYTES), BLOCK_KEY_BYTES));
+      const paths = this.byBlock.get(blockKeyAt(blockHashes, at));
       if (paths === undefined) continue;
       for (const path of paths) if (path !== exclude && this.files.has(path)) counts.set(path, (counts.get(path) ?? 0) + 1);
     }
@@ -216,6 +216,12 @@ class RecordPass {
   }
 }
 
-function keyOf(hash: Uint8Array, length: number): string {
-  return Buffer.from(hash.buffer, hash.byteOffset, Math.min(length, hash.length)).toString('latin1');
+/** A content hash as a map key. */
+function contentKey(contentHash: Uint8Array): string {
+  return Buffer.from(contentHash.buffer, contentHash.byteOffset, contentHash.length).toString('latin1');
+}
+
+/** The block hash at byte `at` of a block list as a map key: its first BLOCK_KEY_BYTES. */
+function blockKeyAt(blockHashes: Uint8Array, at: number): string {
+  return Buffer.from(blockHashes.buffer, blockHashes.byteOffset + at, Math.min(BLOCK_KEY_BYTES, blockHashes.length - at)).toString('latin1');
 }
