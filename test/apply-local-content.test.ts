@@ -57,26 +57,36 @@ describe('local content index', () => {
     assert.equal(passes, 1);
   });
 
-  it('for many versions against few records, one pass answers instead of a lookup per version', async () => {
+  it('for many versions against few records, one pass over the content table answers instead of a lookup per version', async () => {
     const store = new MemoryStore();
     await store.commit([file('a', [1]), file('b', [2])]);
-    let passes = 0;
+    let contentPasses = 0;
+    let recordPasses = 0;
     let lookups = 0;
+    const contents = store.contents.bind(store);
+    store.contents = () => (contentPasses++, contents());
     const records = store.records.bind(store);
-    store.records = (subtree?: string) => (passes++, records(subtree));
+    store.records = (subtree?: string) => (recordPasses++, records(subtree));
     const pathsWithContent = store.pathsWithContent.bind(store);
     store.pathsWithContent = (hash: Uint8Array, limit: number) => (lookups++, pathsWithContent(hash, limit));
     const many = Array.from({ length: 3 }, (_, k) => file(`new${k}`, [k + 1]));
     assert.ok(store.lastSequence <= RECORDS_PER_LOOKUP * many.length);
     const index = new LocalContentIndex(store, new WantedContent(many));
     for (const pull of many) await index.withContent(pull.contentHash);
-    assert.deepEqual([passes, lookups], [1, 0]);
+    assert.deepEqual([contentPasses, recordPasses, lookups], [1, 0, 0]);
     assert.equal((await index.withContent(many[1].contentHash))[0]?.path, 'b');
+    assert.deepEqual(await index.withContent(many[2].contentHash), []);
+    // The pass follows the apply's commits: a new file of a wanted content, a path moved away.
+    index.add((await store.commit([file('c', [3])]))[0]);
+    assert.deepEqual((await index.withContent(many[2].contentHash)).map((f) => f.path), ['c']);
+    index.remove('b');
+    assert.deepEqual(await index.withContent(many[1].contentHash), []);
+    assert.deepEqual([contentPasses, recordPasses, lookups], [1, 0, 0]);
 
     await store.commit(Array.from({ length: 3 * RECORDS_PER_LOOKUP }, (_, k) => file(`more${k}`, [100 + k])));
     const few = new LocalContentIndex(store, new WantedContent(many));
     for (const pull of many) await few.withContent(pull.contentHash);
-    assert.deepEqual([passes, lookups], [1, 3]);
+    assert.deepEqual([contentPasses, recordPasses, lookups], [1, 0, 3]);
   });
 
   it('looks for a file sharing blocks only when the new file is large enough to pay for a pass over the records', async () => {

@@ -242,6 +242,25 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       await assert.rejects(store.pathsWithContent(pool[0], 0), StoreInputError);
     });
 
+    it('contents() lists every non-empty file by content hash then path, as pathsWithContent finds them, after any commits', async (t) => {
+      const { store } = await fresh(t);
+      const pool = [3, 1, 2].map((n) => new Uint8Array(32).fill(n));
+      const shared = fc.record({ change: changeArbitrary, content: fc.integer({ min: 0, max: 2 }), path: fc.constantFrom('a', 'b', 'c/d', 'é', 'c') });
+      await fc.assert(
+        fc.asyncProperty(fc.array(shared, { minLength: 1, maxLength: 6 }), async (picks) => {
+          await store.commit(picks.map(({ change, content, path }) => ({ ...change, path, contentHash: change.contentHash.length === 0 ? change.contentHash : pool[content] })));
+          const expected = (await allRecords(store))
+            .filter((r) => r.type === 'file' && !r.deleted && r.size > 0 && r.contentHash.length === 32)
+            .map((r) => `${Buffer.from(r.contentHash).toString('hex')} ${r.path}`)
+            .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+          const listed: string[] = [];
+          for await (const batch of store.contents()) for (const entry of batch) listed.push(`${Buffer.from(entry.contentHash).toString('hex')} ${entry.path}`);
+          assert.deepEqual(listed, expected);
+        }),
+        { numRuns: 40 },
+      );
+    });
+
     it('scanEntries() keeps the extremes of every scan field, and tombstones', async (t) => {
       const { store } = await fresh(t);
       await store.commit([

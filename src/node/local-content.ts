@@ -49,11 +49,13 @@ export class WantedContent {
 /** Files with one content listed per lookup: candidates are checked on disk, a few are enough. */
 export const MAX_SAME_CONTENT_FILES = 64;
 /**
- * A pass over the store's records costs about one content lookup per this many records (9 us a
- * record against 0.1 ms a lookup here): an apply that pulls more versions than the store holds
- * records / RECORDS_PER_LOOKUP makes the pass instead of a lookup per version.
+ * A pass over the store's content table costs less than one content lookup per this many records
+ * (~3 us an entry, keys only, against 0.1 ms a lookup here): an apply that pulls more versions
+ * than the store holds records / RECORDS_PER_LOOKUP makes the pass instead of a lookup per version.
  */
 export const RECORDS_PER_LOOKUP = 10;
+/** Records of wanted content read at once after a pass over the content table. */
+const CONTENT_READ_BATCH = 1000;
 /**
  * Records a pass may read per MiB of the new file it looks for shared blocks for: a pass over
  * 10,000 records (~90 ms here) costs about what sending 1 MiB does over 100 Mbit/s, and a basis
@@ -64,13 +66,17 @@ export const RECORDS_PER_MIB_SENT = 10_000;
 
 /**
  * The local content an apply may use. Files with a given content come from the store's content
- * table, one lookup each, unless the apply pulls so many versions that one pass over the store's
- * records costs less (a first sync of many small files into a small folder). Files sharing
- * blocks come from that pass, made only when first needed (a new file of more than 16 KiB: what
- * its delta could start from) and only for a file large enough to pay for it. The pass keeps only
- * files holding content or blocks the apply wants, and follows the apply's own commits.
+ * table, one lookup each, unless the apply pulls so many versions that one pass over the table
+ * costs less (a first sync of many small files into a small folder; only the records of wanted
+ * contents are then read). Files sharing blocks come from a pass over the store's records, made
+ * only when first needed (a new file of more than 16 KiB: what its delta could start from) and
+ * only for a file large enough to pay for it. Each pass keeps only files holding content (or
+ * blocks) the apply wants, and follows the apply's own commits.
  */
 export class LocalContentIndex {
+  /** Files of wanted contents, from a pass over the content table (see withContent). */
+  private contents?: Promise<FilesByContent>;
+  /** Files of wanted contents and blocks, from a pass over the records (see mostShared). */
   private pass?: Promise<RecordPass>;
 
   /** `wanted`: what the apply may pull (without it, every file is kept by a pass). */
@@ -81,6 +87,7 @@ export class LocalContentIndex {
 
   /** A record this apply committed: the pass, if made, follows it (the store has it for later ones). */
   add(record: FileRecord): void {
+    if (this.contents !== undefined) this.contents = this.contents.then((files) => (this.follow(files, record), files));
     if (this.pass !== undefined) this.pass = this.pass.then((pass) => (pass.add(record), pass));
   }
 
@@ -90,13 +97,16 @@ export class LocalContentIndex {
    * on disk before use).
    */
   remove(path: string): void {
+    if (this.contents !== undefined) this.contents = this.contents.then((files) => (files.remove(path), files));
     if (this.pass !== undefined) this.pass = this.pass.then((pass) => (pass.remove(path), pass));
   }
 
   /** Non-empty files recorded with this content hash (a lookup gives at most MAX_SAME_CONTENT_FILES, in path order). */
   async withContent(contentHash: Uint8Array): Promise<readonly LocalFile[]> {
-    if (this.pass === undefined && !this.passCostsLess()) return this.lookUp(contentHash);
-    return (await this.passed()).withContent(contentHash);
+    if (this.pass !== undefined) return (await this.pass).withContent(contentHash);
+    if (this.contents === undefined && !this.passCostsLess()) return this.lookUp(contentHash);
+    this.contents ??= this.passOverContents();
+    return (await this.contents).withContent(contentHash);
   }
 
   /**
@@ -118,6 +128,29 @@ export class LocalContentIndex {
     return this.wanted !== undefined && this.store.lastSequence <= RECORDS_PER_LOOKUP * this.wanted.contents.size;
   }
 
+  /** The files of wanted contents: the content table read through, then only their records. */
+  private async passOverContents(): Promise<FilesByContent> {
+    const files = new FilesByContent();
+    const paths: string[] = [];
+    for await (const entries of this.store.contents()) {
+      for (const { contentHash, path } of entries) if (this.isWantedContent(contentHash)) paths.push(path);
+    }
+    for (let at = 0; at < paths.length; at += CONTENT_READ_BATCH) {
+      for (const record of await this.store.getMany(paths.slice(at, at + CONTENT_READ_BATCH))) if (record !== undefined) this.follow(files, record);
+    }
+    return files;
+  }
+
+  /** A record as the content pass keeps it: its path's file replaced, kept if it holds a wanted content. */
+  private follow(files: FilesByContent, record: FileRecord): void {
+    files.remove(record.path);
+    if (holdsContent(record) && this.isWantedContent(record.contentHash)) files.put(record);
+  }
+
+  private isWantedContent(contentHash: Uint8Array): boolean {
+    return this.wanted === undefined || this.wanted.contents.has(contentKey(contentHash));
+  }
+
   /** Whether a file of these blocks is large enough to pay for a pass (see RECORDS_PER_MIB_SENT). */
   private passPaysFor(blockHashes: Uint8Array): boolean {
     const mib = ((blockHashes.length / BLOCK_HASH_BYTES) * BLOCK_HASH_LENGTH) / (1024 * 1024);
@@ -135,11 +168,45 @@ export class LocalContentIndex {
   }
 }
 
+/** Non-empty files by path and by content hash, as a pass keeps them. */
+class FilesByContent {
+  private readonly byContent = new Map<string, LocalFile[]>();
+  private readonly files = new Map<string, LocalFile>();
+
+  get(path: string): LocalFile | undefined {
+    return this.files.get(path);
+  }
+
+  /** Adds a file's record (its path removed first, see remove). */
+  put(record: FileRecord): void {
+    const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
+    this.files.set(record.path, file);
+    const content = contentKey(record.contentHash);
+    const sameContent = this.byContent.get(content);
+    if (sameContent === undefined) this.byContent.set(content, [file]);
+    else sameContent.push(file);
+  }
+
+  remove(path: string): void {
+    const file = this.files.get(path);
+    if (file === undefined) return;
+    this.files.delete(path);
+    const key = contentKey(file.entry.contentHash);
+    const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
+    if (rest.length === 0) this.byContent.delete(key);
+    else this.byContent.set(key, rest);
+  }
+
+  /** Files recorded with this content hash, in the order they were added. */
+  withContent(contentHash: Uint8Array): readonly LocalFile[] {
+    return this.byContent.get(contentKey(contentHash)) ?? [];
+  }
+}
+
 /** Files by content and by the blocks they hold, from one pass over the store (see LocalContentIndex). */
 class RecordPass {
-  private readonly byContent = new Map<string, LocalFile[]>();
+  private readonly files = new FilesByContent();
   private readonly byBlock = new Map<string, string[]>();
-  private readonly files = new Map<string, LocalFile>();
   private indexedBlocks = 0;
 
   private constructor(private readonly wanted?: WantedContent) {}
@@ -154,12 +221,7 @@ class RecordPass {
   add(record: FileRecord): void {
     this.remove(record.path);
     if (!holdsContent(record) || !this.isWanted(record)) return;
-    const file: LocalFile = { path: record.path, entry: knownEntryOf(record) };
-    this.files.set(record.path, file);
-    const content = contentKey(record.contentHash);
-    const sameContent = this.byContent.get(content);
-    if (sameContent === undefined) this.byContent.set(content, [file]);
-    else sameContent.push(file);
+    this.files.put(record);
     for (let at = 0; at < record.blockHashes.length && this.indexedBlocks < MAX_INDEXED_BLOCKS; at += BLOCK_HASH_BYTES) {
       const key = blockKeyAt(record.blockHashes, at);
       if (this.wanted !== undefined && !this.wanted.blocks.has(key)) continue;
@@ -175,13 +237,7 @@ class RecordPass {
 
   /** Forgets a path (its block entries stay: a hint at worst, each candidate is checked on disk). */
   remove(path: string): void {
-    const file = this.files.get(path);
-    if (file === undefined) return;
-    this.files.delete(path);
-    const key = contentKey(file.entry.contentHash);
-    const rest = (this.byContent.get(key) ?? []).filter((f) => f.path !== path);
-    if (rest.length === 0) this.byContent.delete(key);
-    else this.byContent.set(key, rest);
+    this.files.remove(path);
   }
 
   private isWanted(record: FileRecord): boolean {
@@ -195,7 +251,7 @@ class RecordPass {
 
   /** Files recorded with this content hash, in the order they were added. */
   withContent(contentHash: Uint8Array): readonly LocalFile[] {
-    return this.byContent.get(contentKey(contentHash)) ?? [];
+    return this.files.withContent(contentHash);
   }
 
   mostShared(blockHashes: Uint8Array, exclude?: string): { file: LocalFile; sharedBlocks: number } | undefined {
@@ -203,7 +259,7 @@ class RecordPass {
     for (let at = 0; at < blockHashes.length; at += BLOCK_HASH_BYTES) {
       const paths = this.byBlock.get(blockKeyAt(blockHashes, at));
       if (paths === undefined) continue;
-      for (const path of paths) if (path !== exclude && this.files.has(path)) counts.set(path, (counts.get(path) ?? 0) + 1);
+      for (const path of paths) if (path !== exclude && this.files.get(path) !== undefined) counts.set(path, (counts.get(path) ?? 0) + 1);
     }
     let best: { path: string; count: number } | undefined;
     for (const [path, count] of counts) {

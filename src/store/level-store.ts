@@ -33,7 +33,7 @@ import {
   recordOf,
   sequenceProblem,
 } from './store-input.js';
-import type { FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
+import type { ContentEntry, FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
 import { DEVICE_ID_BYTES, type DeviceId } from './version-vector.js';
 
 /** Entries read per step of since() and records(): one native call each instead of one per entry. */
@@ -391,6 +391,23 @@ class LevelStore implements Store {
     if (contentHash.length !== CONTENT_HASH_BYTES) return [];
     const keys = await this.db.keys({ ...contentRange(contentHash), limit }).all();
     return keys.map((key) => decodeUtf8(key.subarray(1 + contentHash.length), 'a content key'));
+  }
+
+  async *contents(): AsyncGenerator<readonly ContentEntry[]> {
+    this.assertOpen();
+    const keys = this.db.keys(tableRange(TABLE.content));
+    try {
+      for (;;) {
+        const batch = await this.step(() => keys.nextv(SCAN_BATCH));
+        if (batch.length === 0) return;
+        yield batch.map((key) => ({
+          contentHash: key.subarray(1, 1 + CONTENT_HASH_BYTES),
+          path: decodeUtf8(key.subarray(1 + CONTENT_HASH_BYTES), 'a content key'),
+        }));
+      }
+    } finally {
+      await keys.close();
+    }
   }
 
   async getPeer(peer: string): Promise<PeerProgress> {

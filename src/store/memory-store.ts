@@ -14,7 +14,7 @@ import {
   sequenceProblem,
 } from './store-input.js';
 import { scanEntryOf } from './scan-entry-codec.js';
-import type { FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
+import type { ContentEntry, FileChange, FileRecord, PeerProgress, ScanEntry, Store } from './types.js';
 import { isDeviceId, type DeviceId } from './version-vector.js';
 
 const NO_PROGRESS: PeerProgress = { received: 0, acknowledged: 0 };
@@ -130,6 +130,16 @@ export class MemoryStore implements Store {
     check(contentLookupProblem(contentHash, limit));
     if (contentHash.length !== CONTENT_HASH_BYTES) return [];
     return [...(this.byContent.get(contentKey(contentHash)) ?? [])].sort(comparePaths).slice(0, limit);
+  }
+
+  async *contents(): AsyncGenerator<readonly ContentEntry[]> {
+    this.assertOpen();
+    const entries: ContentEntry[] = [];
+    for (const [key, paths] of this.byContent) {
+      for (const path of paths) entries.push({ contentHash: Uint8Array.from(Buffer.from(key, 'latin1')), path });
+    }
+    entries.sort((a, b) => Buffer.compare(a.contentHash, b.contentHash) || comparePaths(a.path, b.path));
+    if (entries.length > 0) yield entries;
   }
 
   async getPeer(peer: string): Promise<PeerProgress> {

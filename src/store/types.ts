@@ -43,6 +43,12 @@ export interface FileRecord {
  */
 export type ScanEntry = Pick<FileRecord, 'path' | 'type' | 'deleted' | 'size' | 'mtimeNs' | 'mode' | 'inode'>;
 
+/** A non-empty file's content hash and path, as the store's content table lists them (see `holdsContent`). */
+export interface ContentEntry {
+  readonly contentHash: Uint8Array;
+  readonly path: string;
+}
+
 /** A record to commit: the store assigns its sequence. */
 export type FileChange = Omit<FileRecord, 'sequence'>;
 
@@ -94,6 +100,11 @@ export interface Store {
    * `limit`, in path order: where else a pulled version already is, without reading every record.
    */
   pathsWithContent(contentHash: Uint8Array, limit: number): Promise<string[]>;
+  /**
+   * Every entry of `pathsWithContent`'s table, by content hash then path (UTF-8 bytes), a batch at
+   * a time: where each content is, without decoding a record (a tenth of the time of `records()`).
+   */
+  contents(): AsyncIterable<readonly ContentEntry[]>;
   getPeer(peer: string): Promise<PeerProgress>;
   setPeer(peer: string, progress: PeerProgress): Promise<void>;
   getMeta(key: string): Promise<Uint8Array | undefined>;
