@@ -148,7 +148,7 @@ export class LocalContentIndex {
   }
 
   private isWantedContent(contentHash: Uint8Array): boolean {
-    return this.wanted === undefined || this.wanted.contents.has(contentKey(contentHash));
+    return this.wanted === undefined || this.wanted.timesWanted(contentHash) > 0;
   }
 
   /** Whether a file of these blocks is large enough to pay for a pass (see RECORDS_PER_MIB_SENT). */
@@ -242,7 +242,7 @@ class RecordPass {
 
   private isWanted(record: FileRecord): boolean {
     const { wanted } = this;
-    if (wanted === undefined || wanted.contents.has(contentKey(record.contentHash))) return true;
+    if (wanted === undefined || wanted.timesWanted(record.contentHash) > 0) return true;
     for (let at = 0; at < record.blockHashes.length; at += BLOCK_HASH_BYTES) {
       if (wanted.blocks.has(blockKeyAt(record.blockHashes, at))) return true;
     }
