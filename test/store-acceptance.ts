@@ -220,14 +220,18 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
       );
     });
 
+    // Three contents shared among a few paths, so lookups find several paths and lose them again
+    // (not in byte order: a listing by content hash must sort them).
+    const pool = [3, 1, 2].map((n) => new Uint8Array(32).fill(n));
+    const sharedPicks = fc.array(fc.record({ change: changeArbitrary, content: fc.integer({ min: 0, max: 2 }), path: fc.constantFrom('a', 'b', 'c/d', 'é', 'c') }), { minLength: 1, maxLength: 6 });
+    const commitShared = (store: Store, picks: { change: FileChange; content: number; path: string }[]) =>
+      store.commit(picks.map(({ change, content, path }) => ({ ...change, path, contentHash: change.contentHash.length === 0 ? change.contentHash : pool[content] })));
+
     it('pathsWithContent(h) lists, in path order, exactly the non-empty files recorded with h, after any commits', async (t) => {
       const { store } = await fresh(t);
-      // Three contents shared among the paths, so lookups find several paths and lose them again.
-      const pool = [1, 2, 3].map((n) => new Uint8Array(32).fill(n));
-      const shared = fc.record({ change: changeArbitrary, content: fc.integer({ min: 0, max: 2 }), path: fc.constantFrom('a', 'b', 'c/d', 'é', 'c') });
       await fc.assert(
-        fc.asyncProperty(fc.array(shared, { minLength: 1, maxLength: 6 }), async (picks) => {
-          await store.commit(picks.map(({ change, content, path }) => ({ ...change, path, contentHash: change.contentHash.length === 0 ? change.contentHash : pool[content] })));
+        fc.asyncProperty(sharedPicks, async (picks) => {
+          await commitShared(store, picks);
           const records = await allRecords(store);
           for (const hash of pool) {
             const expected = records.filter((r) => r.type === 'file' && !r.deleted && r.size > 0 && Buffer.from(r.contentHash).equals(hash));
@@ -244,11 +248,9 @@ export function runStoreAcceptance(name: string, open: () => Promise<StoreUnderT
 
     it('contents() lists every non-empty file by content hash then path, as pathsWithContent finds them, after any commits', async (t) => {
       const { store } = await fresh(t);
-      const pool = [3, 1, 2].map((n) => new Uint8Array(32).fill(n));
-      const shared = fc.record({ change: changeArbitrary, content: fc.integer({ min: 0, max: 2 }), path: fc.constantFrom('a', 'b', 'c/d', 'é', 'c') });
       await fc.assert(
-        fc.asyncProperty(fc.array(shared, { minLength: 1, maxLength: 6 }), async (picks) => {
-          await store.commit(picks.map(({ change, content, path }) => ({ ...change, path, contentHash: change.contentHash.length === 0 ? change.contentHash : pool[content] })));
+        fc.asyncProperty(sharedPicks, async (picks) => {
+          await commitShared(store, picks);
           const expected = (await allRecords(store))
             .filter((r) => r.type === 'file' && !r.deleted && r.size > 0 && r.contentHash.length === 32)
             .map((r) => `${Buffer.from(r.contentHash).toString('hex')} ${r.path}`)
