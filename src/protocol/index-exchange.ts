@@ -13,7 +13,8 @@ import {
   MAX_INDEX_REQUEST_BYTES,
 } from './constants.js';
 import { asError, ProtocolError, StreamEndedError, UnsendableRecordError } from './errors.js';
-import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest, type Batch } from './messages-codec.js';
+import { BatchReadAhead, type ReadBatch } from './batch-read-ahead.js';
+import { BatchBuilder, decodeIndexBatch, decodeIndexRequest, encodeIndexRequest } from './messages-codec.js';
 import { expectMessage, guardStream, IdleTimeout, readMessage, StreamReader, StreamWriter } from './streams.js';
 import type { RemoteRecord } from './wire-record.js';
 import { metered, type TrafficMeter } from './traffic.js';
@@ -377,6 +378,12 @@ export class IndexExchange {
     }
   }
 
+  /** Stores that this node has handled `peer`'s records up to `received`. */
+  private async storeProgress(peer: string, received: number): Promise<void> {
+    const progress = await this.init.store.getPeer(peer);
+    await this.init.store.setPeer(peer, { ...progress, received });
+  }
+
   /** One stream's life: request, then batches until the stream ends. */
   private async session(peer: string, client: ClientSession, onProgress: () => void): Promise<void> {
     const { signal } = client.controller;
@@ -389,8 +396,14 @@ export class IndexExchange {
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream to ${peer}`));
     idle.touch(this.firstMessageTimeout);
     const meter = metered(this.init.traffic, peer);
-    const reader = new StreamReader(stream, { onActivity: () => idle.touch(), ...meter });
-    const writer = new StreamWriter(stream, { onActivity: () => idle.touch(), ...meter });
+    // Batches read ahead during an apply are not the peer's reply to anything: the apply is idle time.
+    let applying = false;
+    const onActivity = () => {
+      if (!applying) idle.touch();
+    };
+    const reader = new StreamReader(stream, { onActivity, ...meter });
+    const writer = new StreamWriter(stream, { onActivity, ...meter });
+    let saving: Promise<void> = Promise.resolve();
     try {
       if (signal.aborted) throw signal.reason;
       let received = (await store.getPeer(peer)).received;
@@ -398,11 +411,9 @@ export class IndexExchange {
       await writer.writeMessage(encodeIndexRequest(received));
       await writer.end(idle.signal);
       let previous: number | undefined;
-      let batchBytes = 0;
-      const readBatch = async (): Promise<Batch | undefined> => {
+      const readBatch = async (): Promise<ReadBatch | undefined> => {
         const bytes = await readMessage(reader, MAX_INDEX_MESSAGE_BYTES, 'an index batch');
         if (bytes === undefined) return undefined; // the server closed the stream (it stopped)
-        batchBytes += bytes.length;
         const batch = decodeIndexBatch(bytes);
         const { records, lastSequence } = batch;
         if (previous !== undefined) {
@@ -413,39 +424,43 @@ export class IndexExchange {
           }
         }
         previous = lastSequence;
-        return batch;
+        return { batch, bytes: bytes.length };
       };
+      // Batches that came together go to one apply: it keeps its transfers flowing where an apply
+      // per batch would drain them and start again at each batch's end.
+      const groups = new BatchReadAhead(readBatch, () => reader.messageQueued(), { records: this.applyRecords, bytes: MAX_APPLY_BATCH_BYTES });
       for (;;) {
-        batchBytes = 0;
-        const first = await readBatch();
-        if (first === undefined) return;
-        let { records, lastSequence, head } = first;
-        // Batches that arrived meanwhile go with it: one apply keeps its transfers flowing where
-        // an apply per batch would drain them and start again at each batch's end.
-        while (records.length < this.applyRecords && batchBytes < MAX_APPLY_BATCH_BYTES && reader.messageQueued()) {
-          const next = await readBatch();
-          if (next === undefined) break;
-          records = records.concat(next.records);
-          ({ lastSequence, head } = next);
-        }
-        client.progress = { received, head };
+        const group = await groups.next();
+        if (group === undefined) break;
+        const records = group.length === 1 ? group[0].records : group.flatMap((batch) => batch.records);
+        const { lastSequence, head } = group[group.length - 1];
+        client.progress = { ...client.progress, head };
         idle.stop(); // we are the busy side now
-        if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);
+        applying = true;
+        try {
+          if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);
+        } finally {
+          applying = false;
+        }
+        // Stored in order, but while the next group is applied: it is not needed before then.
+        await saving;
         if (lastSequence !== received) {
-          const progress = await store.getPeer(peer);
-          await store.setPeer(peer, { ...progress, received: lastSequence });
           received = lastSequence;
-          client.progress = { received, head };
+          saving = this.storeProgress(peer, lastSequence).then(() => {
+            client.progress = { ...client.progress, received: lastSequence };
+          });
         }
         onProgress();
         idle.touch();
       }
+      await saving;
     } catch (error) {
       stream.abort(asError(error));
       throw error;
     } finally {
       idle.stop();
       signal.removeEventListener('abort', onAbort);
+      await saving.catch(() => undefined); // a retry reads the progress back
       reader.release();
       if (stream.status === 'open') await stream.close().catch(() => undefined);
     }
