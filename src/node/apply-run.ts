@@ -94,6 +94,8 @@ export class ApplyRun {
   private fatal: { error: unknown } | undefined;
   /** The peer a failed pull last asked, when it was not the record's (see pullFromAny). */
   private readonly failedPeers = new WeakMap<object, string>();
+  /** What remoteRecordProblem said of each record: the phases ask of one record more than once. */
+  private readonly problems = new WeakMap<RemoteRecord, string | undefined>();
 
   constructor(private readonly components: ApplyRunComponents) {
     const { root, exchange, signatures } = components;
@@ -175,7 +177,15 @@ export class ApplyRun {
   /** A path with one valid record that the local rules do not ignore: the kind the batches take. */
   private isPlainSingle(group: readonly RemoteRecord[]): boolean {
     const [remote] = group;
-    return group.length === 1 && remoteRecordProblem(remote) === undefined && this.components.ignores?.isIgnored(remote.path, remote.type === 'directory') !== true;
+    return group.length === 1 && this.problemOf(remote) === undefined && this.components.ignores?.isIgnored(remote.path, remote.type === 'directory') !== true;
+  }
+
+  /** Why `remote` may not be acted on (remoteRecordProblem), checked once per apply. */
+  private problemOf(remote: RemoteRecord): string | undefined {
+    if (this.problems.has(remote)) return this.problems.get(remote);
+    const problem = remoteRecordProblem(remote);
+    this.problems.set(remote, problem);
+    return problem;
   }
 
   /**
@@ -328,7 +338,7 @@ export class ApplyRun {
   private async applyOne(remote: RemoteRecord): Promise<void> {
     const { path } = remote;
     try {
-      const problem = remoteRecordProblem(remote);
+      const problem = this.problemOf(remote);
       if (problem !== undefined) throw new InvalidRemoteRecordError(`record of ${JSON.stringify(path)} from peer ${remote.peer}: ${problem}`);
       if (this.components.ignores?.isIgnored(path, remote.type === 'directory') === true) {
         this.report.skip(path, 'ignored');
