@@ -25,8 +25,9 @@ import { metered, type TrafficMeter } from './traffic.js';
  * Client: when a peer connects, open one stream to it and send `IndexRequest { since }`, since being
  * the last of its sequences we hold (the store's `received` for that peer); then read batches,
  * hand each to `onBatch` and only once that resolves store `received = lastSequence`, so a crash
- * or restart asks again for exactly what was not yet handled. A stream that fails is reopened
- * with backoff while the peer stays connected.
+ * or restart asks again for exactly what was not yet handled. The next batches are read while one
+ * is handled, and its progress is written while the next is (in order). A stream that fails is
+ * reopened with backoff while the peer stays connected.
  *
  * Server: answer with every record above `since`, in batches of at most 1000 records and about
  * 1 MiB, the last (or an empty one) closing the first sweep; then keep the stream open and, after
