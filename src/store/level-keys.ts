@@ -64,6 +64,11 @@ export function contentKey(contentHash: Uint8Array, path: string): Uint8Array {
   return key;
 }
 
+/** The content hash (`hashBytes` long) and path a content key names (see contentKey). */
+export function contentOfKey(key: Uint8Array, hashBytes: number): { contentHash: Uint8Array; path: string } {
+  return { contentHash: key.subarray(1, 1 + hashBytes), path: decodeUtf8(key.subarray(1 + hashBytes), 'a content key') };
+}
+
 /** Bounds covering the content keys of one content hash (0xFF never occurs in UTF-8). */
 export function contentRange(contentHash: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
   const gte = prefixed(TABLE.content, contentHash);

@@ -3,6 +3,7 @@ import { Level } from 'level';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreLockedError } from './errors.js';
 import {
   contentKey,
+  contentOfKey,
   contentRange,
   decodeUtf8,
   fileKey,
@@ -390,7 +391,7 @@ class LevelStore implements Store {
     check(contentLookupProblem(contentHash, limit));
     if (contentHash.length !== CONTENT_HASH_BYTES) return [];
     const keys = await this.db.keys({ ...contentRange(contentHash), limit }).all();
-    return keys.map((key) => decodeUtf8(key.subarray(1 + contentHash.length), 'a content key'));
+    return keys.map((key) => contentOfKey(key, contentHash.length).path);
   }
 
   async *contents(): AsyncGenerator<readonly ContentEntry[]> {
@@ -400,10 +401,7 @@ class LevelStore implements Store {
       for (;;) {
         const batch = await this.step(() => keys.nextv(SCAN_BATCH));
         if (batch.length === 0) return;
-        yield batch.map((key) => ({
-          contentHash: key.subarray(1, 1 + CONTENT_HASH_BYTES),
-          path: decodeUtf8(key.subarray(1 + CONTENT_HASH_BYTES), 'a content key'),
-        }));
+        yield batch.map((key) => contentOfKey(key, CONTENT_HASH_BYTES));
       }
     } finally {
       await keys.close();
