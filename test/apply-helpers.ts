@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { decodeSignature, encodeDelta, newDeltaStats, readFileChunks, type RebuildAttempt } from '../src/delta/index.js';
+import { decodeSignature, encodeDelta, newDeltaStats, readFileChunks, SeededHash, weakHash, type RebuildAttempt, type Signature } from '../src/delta/index.js';
 import { TEMP_PREFIX } from '../src/fs/atomic-write.js';
 import { FolderLock, initFolder, openScanner, type Scanner, type ScanReport } from '../src/folder/index.js';
 import { Applier, remoteRecordOf, scannerHooks, type ApplierInit, type ApplyReport, type RemoteRecord } from '../src/node/index.js';
@@ -48,6 +48,11 @@ export interface Side {
   interruptAfter?: number;
   /** Serves this file's bytes instead of the requested one (a lying or broken peer). */
   serveInstead?: string;
+  /**
+   * The next truncated-hash delta copies the basis's first block at this offset of the new file,
+   * as a false block match would: the receiver's whole-file check fails and it tries again.
+   */
+  falseMatchAt?: number;
 }
 
 export type Mesh = Map<string, Side>;
@@ -121,8 +126,12 @@ export async function pair(t: TestContext, init: Partial<ApplierInit> = {}): Pro
 async function* serve(mesh: Mesh, remote: RemoteRecord, signature: AsyncIterable<Uint8Array>, attempt: RebuildAttempt): AsyncGenerator<Uint8Array> {
   const side = mesh.get(remote.peer);
   if (side === undefined) throw new Error(`no peer ${remote.peer}`);
-  const decoded = await decodeSignature(signature);
+  let decoded = await decodeSignature(signature);
   await side.beforeServe?.(remote, attempt);
+  if (side.falseMatchAt !== undefined && attempt === 'truncated') {
+    decoded = await withFalseMatch(decoded, join(side.root, remote.path), side.falseMatchAt);
+    side.falseMatchAt = undefined;
+  }
   const served: Served = { path: remote.path, attempt, literalBytes: 0 };
   side.served.push(served);
   const stats = newDeltaStats();
@@ -140,6 +149,17 @@ async function* serve(mesh: Mesh, remote: RemoteRecord, signature: AsyncIterable
   }
   served.literalBytes = stats.literalBytes;
   await side.afterServe?.(remote, attempt);
+}
+
+/** `signature` with its first block's hashes replaced by those of `file`'s bytes at `offset`. */
+async function withFalseMatch(signature: Signature, file: string, offset: number): Promise<Signature> {
+  const { blockLength, strongLength, seed } = signature;
+  const window = (await readFile(file)).subarray(offset, offset + blockLength);
+  const weak = Int32Array.from(signature.weak);
+  const strong = Uint8Array.from(signature.strong);
+  weak[0] = weakHash(window, 0, blockLength);
+  strong.set((await SeededHash.create(seed)).digest(window, 0, blockLength).subarray(0, strongLength), 0);
+  return { ...signature, weak, strong };
 }
 
 /** Everything `side` records, as its peers receive it. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -139,6 +139,50 @@ describe('truncated strong hashes are verified by the whole-file hash and retrie
     assert.ok(equalBytes(rebuilt, newBytes));
     // The full-length attempt still reused the basis: only the colliding block went as literal.
     assert.equal(result.stats.literalBytes, 700);
+    assert.deepEqual(await readFile(basisPath), Buffer.concat([x, rest]));
+  });
+
+  it('the retry uses what the failed attempt wrote as its basis, when set aside: the new data is not sent again', async (t) => {
+    const seed = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    const [x, y] = await truncatedCollision(seed);
+    const rest = pseudoRandomBytes(7000, 3);
+    // New data the basis does not hold: sent once as literal, by the attempt that fails.
+    const fresh = pseudoRandomBytes(100 * 700, 4);
+    const newBytes = new Uint8Array(Buffer.concat([y, rest, fresh]));
+    const dir = await tempDir(t);
+    const basisPath = join(dir, 'basis');
+    const outPath = join(dir, 'out');
+    const asidePath = join(dir, 'out.failed');
+    await writeFile(basisPath, Buffer.concat([x, rest]));
+
+    const literalPerAttempt: number[] = [];
+    const result = await rebuild({
+      basisPath,
+      firstSeed: seed,
+      exchange: (signature) =>
+        (async function* () {
+          const stats = newDeltaStats();
+          yield* encodeDelta(await decodeSignature(signature), chunksOf(newBytes), stats);
+          literalPerAttempt.push(stats.literalBytes);
+        })(),
+      // As a puller writes: chunk by chunk, so a failed attempt leaves all it wrote.
+      write: async (chunks) => {
+        const handle = await open(outPath, 'w');
+        try {
+          for await (const chunk of chunks) await handle.write(chunk);
+        } finally {
+          await handle.close();
+        }
+      },
+      setAsideFailed: async () => {
+        await rename(outPath, asidePath);
+        return asidePath;
+      },
+    });
+    assert.deepEqual(result.attempts, ['truncated', 'full']);
+    assert.ok(equalBytes(await readFile(outPath), newBytes));
+    // The failed attempt sent the fresh data (and copied x for y); the retry only the block y.
+    assert.deepEqual(literalPerAttempt, [fresh.length, 700]);
     assert.deepEqual(await readFile(basisPath), Buffer.concat([x, rest]));
   });
 });

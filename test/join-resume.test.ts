@@ -54,10 +54,11 @@ test('a large pull interrupted by kill -9 resumes from what it had received, and
   assert.equal(tree.get('big.bin'), (await treeOf(a)).get('big.bin'));
   const received = (await lan.bytes(1)).rx - before.rx;
   t.diagnostic(`B received ${received} bytes over both attempts (${(received / FILE_BYTES).toFixed(2)} x the file)`);
-  assert.ok(received < MAX_WIRE_RATIO * FILE_BYTES, `B received ${received} bytes for a ${FILE_BYTES}-byte file: the partial pull was sent again`);
-  // The second attempt says what it reused: at least what was on disk when B was killed.
-  const pulled = /pulled big\.bin \(([\d.]+ \w+) received, ([\d.]+) (\w+) reused\)/.exec(secondB.stdout);
+  // The second attempt says what it reused: at least what was on disk when B was killed. (A false
+  // block match, about one pull in a thousand here, adds a retry, which reuses what it received.)
+  const pulled = /pulled big\.bin \(([\d.]+ \w+) received, ([\d.]+) (\w+) reused[;)]/.exec(secondB.stdout);
   assert.ok(pulled !== null, secondB.describe());
+  assert.ok(received < MAX_WIRE_RATIO * FILE_BYTES, `B received ${received} bytes for a ${FILE_BYTES}-byte file: the partial pull was sent again\n${pulled[0]}`);
   assert.ok(pulled[3] === 'MiB' && Number(pulled[2]) * 1024 * 1024 >= partial - 1024 * 1024, `reused ${pulled[2]} ${pulled[3]}, had ${partial} bytes`);
   assert.deepEqual((await readdir(b)).filter((name) => name.startsWith('.mesh-tmp.')), [], 'temp files left behind');
 });

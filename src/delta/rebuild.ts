@@ -36,6 +36,13 @@ export interface RebuildOptions {
    * the patch finds out (BasisMismatchError, or the whole-file check and the next attempt).
    */
   firstSignature?: Uint8Array;
+  /**
+   * Called after an attempt fails the whole-file check (a false block match): moves what that
+   * attempt wrote aside and returns its path, to be the next attempt's basis, or undefined to keep
+   * the basis. What it wrote is the new version but for the wrongly matched blocks, so the next
+   * attempt moves about a block, where against the old basis it would move every literal again.
+   */
+  setAsideFailed?: () => Promise<string | undefined>;
 }
 
 export interface RebuildResult {
@@ -95,28 +102,30 @@ async function* none(): AsyncGenerator<Uint8Array> {}
 /**
  * Rebuilds a remote version locally with rsync's truncated-strong-hash economy: the first signature
  * carries only a few bytes of strong hash per block; if the rebuilt file fails the whole-file check
- * (a false block match), it is redone with full 16-byte hashes and a fresh seed, and as a last resort
- * with no basis at all, so a bad basis can cost bytes but never correctness.
+ * (a false block match), it is redone with full 16-byte hashes and a fresh seed (against what the
+ * failed attempt wrote, when setAsideFailed gives it), and as a last resort with no basis at all, so
+ * a bad basis can cost bytes but never correctness.
  */
 export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
   const attempts: RebuildAttempt[] = [];
-  const basisLength = options.basisPath === undefined ? 0 : (await stat(options.basisPath)).size;
   const plan: RebuildAttempt[] = options.basisPath === undefined ? ['whole'] : ['truncated', 'full', 'whole'];
   const contentCheckedByCaller = options.contentCheckedByCaller === true;
+  let basisPath = options.basisPath;
 
   for (const attempt of plan) {
     attempts.push(attempt);
-    const sizing = signatureOptionsFor(basisLength);
+    const attemptBasis = attempt === 'whole' ? undefined : basisPath;
+    const sizing = signatureOptionsFor(attemptBasis === undefined ? 0 : (await stat(attemptBasis)).size);
     const signatureOptions: SignatureOptions =
       attempt === 'truncated'
         ? { ...sizing, ...(options.firstSeed ? { seed: options.firstSeed } : {}) }
         : { ...sizing, strongLength: STRONG_HASH_FULL_LENGTH };
-    const basis = attempt === 'whole' || options.basisPath === undefined ? undefined : await openBasis(options.basisPath);
+    const basis = attemptBasis === undefined ? undefined : await openBasis(attemptBasis);
     try {
       const signature =
         attempt === 'truncated' && options.firstSignature !== undefined
           ? chunksOf(options.firstSignature)
-          : encodeSignature(basis && options.basisPath ? readFileChunks(options.basisPath, { recycle: true }) : none(), signatureOptions);
+          : encodeSignature(attemptBasis === undefined ? none() : readFileChunks(attemptBasis, { recycle: true }), signatureOptions);
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers, contentCheckedByCaller);
       const stats = newPatchStats();
@@ -127,6 +136,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
     } finally {
       await basis?.close();
     }
+    basisPath = (await options.setAsideFailed?.()) ?? basisPath;
   }
   throw new Error('unreachable: the last attempt returns or throws');
 }

@@ -17,7 +17,7 @@ import {
   unlinkIfPresent,
 } from './disk.js';
 import { ensureSpaceFor } from './disk-space.js';
-import { ContentMismatchError } from './errors.js';
+import { ContentMismatchError, InsufficientSpaceError } from './errors.js';
 import { GatheredWriter } from './gathered-writer.js';
 import type { LocalContentIndex, LocalFile } from './local-content.js';
 import type { RemoteRecord } from './remote-record.js';
@@ -82,7 +82,8 @@ export interface PullerComponents {
  * first. An empty file needs nothing; a local file with the same content hash is copied (a rename
  * or copy elsewhere moves no bytes); otherwise `rebuild()` fetches a delta against the best basis:
  * a partial temp file of the same content left by an interrupted pull, the old version at the
- * path, or the local file sharing the most blocks. Whatever the source, the temp file is fsynced
+ * path, or the local file sharing the most blocks (and, should the delta fail the whole-file check,
+ * what that attempt wrote: setAsideFailed). Whatever the source, the temp file is fsynced
  * and hashed (SHA-256 blocks, as the scanner hashes) and must have the announced content hash and
  * size, else it is removed and ContentMismatchError names the peer. The target is never touched.
  * Nothing is written unless the disk has room for the file and a reserve (disk-space.ts).
@@ -123,6 +124,7 @@ export class Puller {
           written = undefined;
           written = await this.writeTemp(tempAbsolute, chunks, remote.size);
         },
+        setAsideFailed: () => this.setAsideFailed(remote, tempAbsolute),
       });
     } catch (error) {
       // A delta the peer got wrong leaves nothing worth keeping; an interruption (a network error)
@@ -246,6 +248,25 @@ export class Puller {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * After an attempt failed the whole-file check: its temp file (the new version but for a few
+   * wrong blocks) becomes the partial basis of the next attempt, replacing the one there. Left to
+   * be removed when the disk has no room for it beside the next attempt's temp file.
+   */
+  private async setAsideFailed(remote: RemoteRecord, tempAbsolute: string): Promise<string | undefined> {
+    const basisAbsolute = tempAbsolute + PARTIAL_BASIS_SUFFIX;
+    const stats = await lstatOrUndefined(tempAbsolute);
+    if (stats === undefined || !stats.isFile() || stats.size === 0n) return undefined;
+    try {
+      await ensureSpaceFor(dirname(tempAbsolute), remote.size, remote.path);
+    } catch (error) {
+      if (error instanceof InsufficientSpaceError) return undefined;
+      throw error;
+    }
+    await rename(tempAbsolute, basisAbsolute);
+    return basisAbsolute;
   }
 
   /**
