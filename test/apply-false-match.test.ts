@@ -30,6 +30,10 @@ describe('apply: a false block match', () => {
     assert.ok(truncated.literalBytes >= appended.length, `the failed attempt sent ${truncated.literalBytes} literal bytes`);
     assert.ok(full.literalBytes <= 64 * 1024, `the retry sent ${full.literalBytes} literal bytes (the appended data is ${appended.length})`);
     assert.equal(servedSince(a, since).deltas, 2);
+    // What the pull reports received counts both attempts.
+    const pull = report.applied.find((o) => o.path === 'big.bin')?.pull;
+    assert.deepEqual(pull?.attempts, ['truncated', 'full']);
+    assert.equal(pull?.literalBytes, truncated.literalBytes + full.literalBytes);
     await assertConverged(a, b);
   });
 });

@@ -183,6 +183,8 @@ describe('truncated strong hashes are verified by the whole-file hash and retrie
     assert.ok(equalBytes(await readFile(outPath), newBytes));
     // The failed attempt sent the fresh data (and copied x for y); the retry only the block y.
     assert.deepEqual(literalPerAttempt, [fresh.length, 700]);
+    assert.equal(result.stats.literalBytes, 700);
+    assert.equal(result.failedLiteralBytes, fresh.length);
     assert.deepEqual(await readFile(basisPath), Buffer.concat([x, rest]));
   });
 });

@@ -47,7 +47,10 @@ export interface RebuildOptions {
 
 export interface RebuildResult {
   attempts: RebuildAttempt[];
+  /** The last attempt's. */
   stats: PatchStats;
+  /** Literal bytes received by the attempts before it, which failed the whole-file check. */
+  failedLiteralBytes: number;
 }
 
 /** Answer bytes the patch may queue before it waits for the exchange to send them. */
@@ -111,6 +114,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
   const plan: RebuildAttempt[] = options.basisPath === undefined ? ['whole'] : ['truncated', 'full', 'whole'];
   const contentCheckedByCaller = options.contentCheckedByCaller === true;
   let basisPath = options.basisPath;
+  let failedLiteralBytes = 0;
 
   for (const attempt of plan) {
     attempts.push(attempt);
@@ -121,6 +125,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
         ? { ...sizing, ...(options.firstSeed ? { seed: options.firstSeed } : {}) }
         : { ...sizing, strongLength: STRONG_HASH_FULL_LENGTH };
     const basis = attemptBasis === undefined ? undefined : await openBasis(attemptBasis);
+    const stats = newPatchStats();
     try {
       const signature =
         attempt === 'truncated' && options.firstSignature !== undefined
@@ -128,11 +133,11 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
           : encodeSignature(attemptBasis === undefined ? none() : readFileChunks(attemptBasis, { recycle: true }), signatureOptions);
       const answers = new FineRoundAnswers();
       const delta = options.exchange(signature, attempt, answers, contentCheckedByCaller);
-      const stats = newPatchStats();
       await options.write(applyDelta(basis ?? EMPTY_BASIS, delta, { stats, receiver: answers, recycle: options.recycle, contentCheckedByCaller }));
-      return { attempts, stats };
+      return { attempts, stats, failedLiteralBytes };
     } catch (error) {
       if (!(error instanceof VerificationError) || attempt === 'whole') throw error;
+      failedLiteralBytes += stats.literalBytes;
     } finally {
       await basis?.close();
     }

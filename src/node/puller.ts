@@ -57,9 +57,9 @@ export interface PulledFile {
   readonly basis?: BasisKind;
   /** Attempts of the rebuild (empty unless transferred). */
   readonly attempts: readonly RebuildAttempt[];
-  /** Bytes of the file sent as literal data by the peer. */
+  /** Bytes of the file sent as literal data by the peer (by every attempt). */
   readonly literalBytes: number;
-  /** Bytes of the file taken from the basis. */
+  /** Bytes of the file taken from the basis (by the last attempt). */
   readonly reusedBytes: number;
 }
 
@@ -143,7 +143,8 @@ export class Puller {
       from: basis.path,
       basis: basis.kind,
       attempts: result.attempts,
-      literalBytes: result.stats.literalBytes,
+      // A retry after a false block match received bytes twice: all count.
+      literalBytes: result.stats.literalBytes + result.failedLiteralBytes,
       reusedBytes: result.stats.copiedBytes,
     };
   }
