@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { InvalidPathError } from '../src/folder/errors.js';
 import {
   MAX_NAME_BYTES,
@@ -77,6 +77,19 @@ describe('folder-relative paths', () => {
         }
         const back = relative(root, toAbsolute(root, path));
         assert.ok(back !== '' && !back.startsWith('..') && !isAbsolute(back), `${path} -> ${back}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('toAbsolute gives what join gives, under any root: normalized, with a trailing separator, relative, the file system root', () => {
+    const roots = ['/srv/folder', '/srv/folder/', '/', 'relative/folder', '/srv/./folder/../folder'];
+    const segment = fc.string({ minLength: 1, maxLength: 12, unit: 'grapheme' });
+    fc.assert(
+      fc.property(fc.constantFrom(...roots), fc.array(segment, { minLength: 1, maxLength: 6 }), (root, segments) => {
+        const path = segments.join('/');
+        if (relativePathProblem(path) === undefined) assert.equal(toAbsolute(root, path), join(root, ...segments));
+        else assert.throws(() => toAbsolute(root, path), InvalidPathError);
       }),
       { numRuns: 2000 },
     );
