@@ -77,7 +77,8 @@ function rootPrefix(root: string): string | undefined {
 export function toAbsolute(root: string, path: string): string {
   checkRelativePath(path);
   // A valid path has no empty, '.' or '..' segment and no separator but '/': under a normalized
-  // root, joining is appending, and it cannot leave the root (join and relative cost ~20 us).
+  // root, joining is appending, and it cannot leave the root (join and relative: ~2 us a call
+  // here, against ~0.3 for the rest).
   const prefix = rootPrefix(root);
   if (prefix !== undefined) return prefix + (sep === '/' ? path : path.replaceAll('/', sep));
   const absolute = join(root, ...path.split('/'));
