@@ -7,6 +7,7 @@ import { ApplyRun, type IgnoreMatcher } from './apply-run.js';
 import type { FetchFiles } from './batch-apply.js';
 import type { Exchange, SignatureSource } from './puller.js';
 import type { RemoteRecord } from './remote-record.js';
+import type { SyncFs } from '../fs/sync-fs.js';
 
 /** Pulls at once (the design's "at most 4 pulls at once"). */
 export const APPLY_CONCURRENCY = DEFAULT_PULL_CONCURRENCY;
@@ -54,6 +55,8 @@ export interface ApplierInit {
   readonly checkFolder?: () => Promise<void>;
   /** Files pulled at once. Default APPLY_CONCURRENCY (4). */
   readonly concurrency?: number;
+  /** Flushes a batch of fetched files at once (BatchApplyComponents.syncFs). Default: the system's syncfs where it has one. */
+  readonly syncFs?: SyncFs | null;
 }
 
 /** The parts of ApplierInit a scanner provides: its root, ignore rules, folder check and scans. */

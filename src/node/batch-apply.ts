@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, fstatSync, fsync, futimesSync, renameSync, write
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
+import { loadSyncFs, type SyncFs } from '../fs/sync-fs.js';
 import { BlockHasher } from '../folder/hasher.js';
 import { FolderMissingError } from '../folder/errors.js';
 import type { FolderLock } from '../folder/folder-lock.js';
@@ -44,6 +45,13 @@ function closeQuietly(fd: number): void {
   }
 }
 
+/**
+ * Batches of at least this many files are flushed with syncfs (sync-fs.ts) where it can be had:
+ * the 2,000 small files (bench:mesh) took 1.52 s against 1.83 with an fsync each (five alternating
+ * pairs), and on a journalled ext4 1.52 against 2.24 (three). Fewer files are fsynced one by one,
+ * which flushes nothing another program wrote.
+ */
+const SYNCFS_MIN_FILES = 16;
 /** Fetch batches in flight at once: one placing its files while the next is on the wire. */
 const BATCHES_IN_FLIGHT = 2;
 /** What a request's file costs in the FetchRequest beyond its path: version counters, hash, framing. */
@@ -70,6 +78,8 @@ export interface BatchApplyComponents {
   readonly committed: (record: FileRecord) => void;
   /** Told of every source that failed a file, whether another then delivers it or not (penalties). */
   readonly onPullFailed?: (peer: string, error: unknown) => void;
+  /** Flushes a batch's file system at once (default: the system's syncfs where it has one; null: an fsync per file). */
+  readonly syncFs?: SyncFs | null;
 }
 
 /** A file fetched, verified and written to its temp file, fsynced, with its final mode and mtime. */
@@ -98,10 +108,10 @@ interface Failure {
 /**
  * Applies new and small files in batches: many files fetched whole on one stream (no signature, no
  * delta), each verified against its content hash in memory and written to its temp file beside
- * the target (fsyncs run in parallel on the thread pool); then, under one hold of the folder lock,
- * every target is checked to still be what its local record says (else 'changed locally', not
- * overwritten), the verified files are renamed into place, each folder touched is fsynced once,
- * and the whole group is recorded in one commit. A crash at any point leaves each path either its
+ * the target, then made durable (one syncfs for a large batch, else fsyncs side by side on the
+ * thread pool); then, under one hold of the folder lock, every target is checked to still be what
+ * its local record says (else 'changed locally', not overwritten), the verified files are renamed
+ * into place, each folder touched is fsynced once, and the whole group is recorded in one commit. A crash at any point leaves each path either its
  * old content or the verified new one; a file renamed but not yet recorded is found by the next
  * scan as a local version of the same content, which merges with the peer's (no conflict, no loss).
  *
@@ -212,18 +222,58 @@ export class BatchApply {
       for (const file of batch.slice(received)) failures.push({ file, peer, error: asError(error) });
     }
     const unsynced = (await Promise.all(writes)).filter((w): w is Unsynced => w !== undefined);
-    // The batch's fsyncs side by side on the thread pool, after every create.
-    const synced = await Promise.all(
-      unsynced.map((item) =>
-        this.syncTemp(item).catch((error: unknown) => {
-          failures.push({ file: item.file, peer: item.peer, error: asError(error) });
-          return undefined;
-        }),
-      ),
-    );
-    const written = synced.filter((w): w is Written => w !== undefined);
+    const written = await this.syncAll(unsynced, failures);
     if (written.length > 0) await this.place(written);
     return failures;
+  }
+
+  /**
+   * Makes a batch's temp files durable, after every create: with SYNCFS_MIN_FILES or more, one
+   * syncfs per file system they are on (where syncfs fails, each of its files is fsynced after all,
+   * so an error is the file's); otherwise an fsync each, side by side on the thread pool.
+   */
+  private async syncAll(unsynced: readonly Unsynced[], failures: Failure[]): Promise<Written[]> {
+    const fail = (item: Unsynced) => (error: unknown) => {
+      failures.push({ file: item.file, peer: item.peer, error: asError(error) });
+      return undefined;
+    };
+    const syncFs = unsynced.length >= SYNCFS_MIN_FILES ? await this.syncFs() : undefined;
+    const flushed: Written[] = [];
+    const rest: Unsynced[] = syncFs === undefined ? [...unsynced] : [];
+    if (syncFs !== undefined) {
+      const byDevice = new Map<bigint, { item: Unsynced; stats: BigIntStats }[]>();
+      for (const item of unsynced) {
+        let stats;
+        try {
+          stats = fstatSync(item.fd, { bigint: true });
+        } catch {
+          rest.push(item); // syncTemp reports it
+          continue;
+        }
+        const list = byDevice.get(stats.dev);
+        if (list === undefined) byDevice.set(stats.dev, [{ item, stats }]);
+        else list.push({ item, stats });
+      }
+      for (const list of byDevice.values()) {
+        if (!(await syncFs(list[0].item.fd))) {
+          rest.push(...list.map(({ item }) => item));
+          continue;
+        }
+        for (const { item, stats } of list) {
+          const { fd, ...done } = item;
+          closeQuietly(fd);
+          flushed.push({ ...done, stats });
+        }
+      }
+    }
+    const synced = await Promise.all(rest.map((item) => this.syncTemp(item).catch(fail(item))));
+    return [...flushed, ...synced.filter((w): w is Written => w !== undefined)];
+  }
+
+  /** The syncfs to flush a batch with: the components' (null: none), else the system's where it has one. */
+  private async syncFs(): Promise<SyncFs | undefined> {
+    const given = this.components.syncFs;
+    return given === null ? undefined : (given ?? (await loadSyncFs()));
   }
 
   /**
