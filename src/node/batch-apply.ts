@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fstatSync, fsync, futimesSync, renameSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, fsync, futimesSync, openSync, renameSync, writeSync, constants as fsConstants, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
@@ -98,6 +98,13 @@ interface Unsynced {
   readonly fd: number;
 }
 
+/** A descriptor of the folder root opened before a batch's files were made, to syncfs them through. */
+interface Flusher {
+  readonly fd: number;
+  readonly dev: bigint;
+  readonly syncFs: SyncFs;
+}
+
 /** A file not placed this round: asked from the next source, or reported failed. */
 interface Failure {
   readonly file: WholeFile;
@@ -189,6 +196,17 @@ export class BatchApply {
     } catch (error) {
       return batch.map((file) => ({ file, peer, error: asError(error) }));
     }
+    // Opened before the batch's files are made: syncfs through it reports any of their write-back errors.
+    const flusher = batch.length >= SYNCFS_MIN_FILES ? await this.openFlusher() : undefined;
+    try {
+      return await this.fetchWriteAndPlace(peer, batch, flusher);
+    } finally {
+      if (flusher !== undefined) closeQuietly(flusher.fd);
+    }
+  }
+
+  private async fetchWriteAndPlace(peer: string, batch: readonly WholeFile[], flusher: Flusher | undefined): Promise<Failure[]> {
+    const { root } = this.components;
     const failures: Failure[] = [];
     const writes: Promise<Unsynced | undefined>[] = [];
     const parents = new Map<string, Promise<unknown>>();
@@ -222,58 +240,71 @@ export class BatchApply {
       for (const file of batch.slice(received)) failures.push({ file, peer, error: asError(error) });
     }
     const unsynced = (await Promise.all(writes)).filter((w): w is Unsynced => w !== undefined);
-    const written = await this.syncAll(unsynced, failures);
+    const written = await this.syncAll(unsynced, failures, flusher);
     if (written.length > 0) await this.place(written);
     return failures;
   }
 
   /**
-   * Makes a batch's temp files durable, after every create: with SYNCFS_MIN_FILES or more, one
-   * syncfs per file system they are on (where syncfs fails, each of its files is fsynced after all,
-   * so an error is the file's); otherwise an fsync each, side by side on the thread pool.
+   * Makes a batch's temp files durable, after every create: with SYNCFS_MIN_FILES or more, those on
+   * the folder root's file system by one syncfs through `flusher` (if it fails, each is fsynced
+   * after all, so an error is the file's); the others (a mount inside the folder) and smaller
+   * batches by an fsync each, side by side on the thread pool.
    */
-  private async syncAll(unsynced: readonly Unsynced[], failures: Failure[]): Promise<Written[]> {
-    const fail = (item: Unsynced) => (error: unknown) => {
-      failures.push({ file: item.file, peer: item.peer, error: asError(error) });
-      return undefined;
-    };
-    const syncFs = unsynced.length >= SYNCFS_MIN_FILES ? await this.syncFs() : undefined;
-    const flushed: Written[] = [];
-    const rest: Unsynced[] = syncFs === undefined ? [...unsynced] : [];
-    if (syncFs !== undefined) {
-      const byDevice = new Map<bigint, { item: Unsynced; stats: BigIntStats }[]>();
+  private async syncAll(unsynced: readonly Unsynced[], failures: Failure[], flusher: Flusher | undefined): Promise<Written[]> {
+    const onRoot: Written[] = [];
+    const rest: Unsynced[] = [];
+    if (flusher !== undefined && unsynced.length >= SYNCFS_MIN_FILES) {
+      const open: { item: Unsynced; stats: BigIntStats }[] = [];
       for (const item of unsynced) {
         let stats;
         try {
           stats = fstatSync(item.fd, { bigint: true });
         } catch {
-          rest.push(item); // syncTemp reports it
-          continue;
+          stats = undefined; // syncTemp reports it
         }
-        const list = byDevice.get(stats.dev);
-        if (list === undefined) byDevice.set(stats.dev, [{ item, stats }]);
-        else list.push({ item, stats });
+        if (stats?.dev === flusher.dev) open.push({ item, stats });
+        else rest.push(item);
       }
-      for (const list of byDevice.values()) {
-        if (!(await syncFs(list[0].item.fd))) {
-          rest.push(...list.map(({ item }) => item));
-          continue;
-        }
-        for (const { item, stats } of list) {
+      if (await flusher.syncFs(flusher.fd)) {
+        for (const { item, stats } of open) {
           const { fd, ...done } = item;
           closeQuietly(fd);
-          flushed.push({ ...done, stats });
+          onRoot.push({ ...done, stats });
         }
+      } else {
+        rest.push(...open.map(({ item }) => item));
       }
+    } else {
+      rest.push(...unsynced);
     }
-    const synced = await Promise.all(rest.map((item) => this.syncTemp(item).catch(fail(item))));
-    return [...flushed, ...synced.filter((w): w is Written => w !== undefined)];
+    const synced = await Promise.all(
+      rest.map((item) =>
+        this.syncTemp(item).catch((error: unknown) => {
+          failures.push({ file: item.file, peer: item.peer, error: asError(error) });
+          return undefined;
+        }),
+      ),
+    );
+    return [...onRoot, ...synced.filter((w): w is Written => w !== undefined)];
   }
 
-  /** The syncfs to flush a batch with: the components' (null: none), else the system's where it has one. */
-  private async syncFs(): Promise<SyncFs | undefined> {
+  /**
+   * The folder root opened read-only, with its device and the syncfs to flush it with (the
+   * components': null for none; else the system's, where it has one); undefined without one.
+   */
+  private async openFlusher(): Promise<Flusher | undefined> {
     const given = this.components.syncFs;
-    return given === null ? undefined : (given ?? (await loadSyncFs()));
+    const syncFs = given === null ? undefined : (given ?? (await loadSyncFs()));
+    if (syncFs === undefined) return undefined;
+    let fd;
+    try {
+      fd = openSync(this.components.root, fsConstants.O_RDONLY | (fsConstants.O_DIRECTORY ?? 0));
+      return { fd, dev: fstatSync(fd, { bigint: true }).dev, syncFs };
+    } catch {
+      if (fd !== undefined) closeQuietly(fd);
+      return undefined;
+    }
   }
 
   /**
