@@ -118,9 +118,10 @@ interface Failure {
  * the target, then made durable (one syncfs for a large batch, else fsyncs side by side on the
  * thread pool); then, under one hold of the folder lock, every target is checked to still be what
  * its local record says (else 'changed locally', not overwritten), the verified files are renamed
- * into place, each folder touched is fsynced once, and the whole group is recorded in one commit. A crash at any point leaves each path either its
- * old content or the verified new one; a file renamed but not yet recorded is found by the next
- * scan as a local version of the same content, which merges with the peer's (no conflict, no loss).
+ * into place, each folder touched is fsynced once, and the whole group is recorded in one commit.
+ * A crash at any point leaves each path either its old content or the verified new one; a file
+ * renamed but not yet recorded is found by the next scan as a local version of the same content,
+ * which merges with the peer's (no conflict, no loss).
  *
  * Files a source fails to deliver (refused, lost connection, bytes that do not verify) are asked
  * from the next source that announced the same version, up to `maxSources` peers. Nothing of a
@@ -255,7 +256,7 @@ export class BatchApply {
     const onRoot: Written[] = [];
     const rest: Unsynced[] = [];
     if (flusher !== undefined && unsynced.length >= SYNCFS_MIN_FILES) {
-      const open: { item: Unsynced; stats: BigIntStats }[] = [];
+      const sameFs: { item: Unsynced; stats: BigIntStats }[] = [];
       for (const item of unsynced) {
         let stats;
         try {
@@ -263,17 +264,17 @@ export class BatchApply {
         } catch {
           stats = undefined; // syncTemp reports it
         }
-        if (stats?.dev === flusher.dev) open.push({ item, stats });
+        if (stats?.dev === flusher.dev) sameFs.push({ item, stats });
         else rest.push(item);
       }
       if (await flusher.syncFs(flusher.fd)) {
-        for (const { item, stats } of open) {
+        for (const { item, stats } of sameFs) {
           const { fd, ...done } = item;
           closeQuietly(fd);
           onRoot.push({ ...done, stats });
         }
       } else {
-        rest.push(...open.map(({ item }) => item));
+        rest.push(...sameFs.map(({ item }) => item));
       }
     } else {
       rest.push(...unsynced);
