@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs';
 import { copyFile, constants as fsConstants, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hashFile, type FileHashes } from '../folder/hasher.js';
@@ -227,15 +228,8 @@ export class Puller {
     const { root } = this.components;
     const tempAbsolute = toAbsolute(root, temp);
     const basisAbsolute = tempAbsolute + PARTIAL_BASIS_SUFFIX;
-    const usable = async (absolute: string) => {
-      const stats = await lstatOrUndefined(absolute);
-      if (stats === undefined) return undefined;
-      if (stats.isFile() && stats.size > 0n) return stats;
-      await removePlanted(absolute);
-      return undefined;
-    };
-    const fresh = await usable(tempAbsolute);
-    const aside = await usable(basisAbsolute);
+    const fresh = await usableBasis(tempAbsolute);
+    const aside = await usableBasis(basisAbsolute);
     if (fresh !== undefined && (aside === undefined || fresh.size > aside.size)) await rename(tempAbsolute, basisAbsolute);
     else if (fresh !== undefined) await unlinkIfPresent(tempAbsolute);
     return fresh === undefined && aside === undefined ? undefined : temp + PARTIAL_BASIS_SUFFIX;
@@ -257,15 +251,14 @@ export class Puller {
    * be removed when the disk has no room for it beside the next attempt's temp file.
    */
   private async setAsideFailed(remote: RemoteRecord, tempAbsolute: string): Promise<string | undefined> {
-    const basisAbsolute = tempAbsolute + PARTIAL_BASIS_SUFFIX;
-    const stats = await lstatOrUndefined(tempAbsolute);
-    if (stats === undefined || !stats.isFile() || stats.size === 0n) return undefined;
+    if ((await usableBasis(tempAbsolute)) === undefined) return undefined;
     try {
       await ensureSpaceFor(dirname(tempAbsolute), remote.size, remote.path);
     } catch (error) {
       if (error instanceof InsufficientSpaceError) return undefined;
       throw error;
     }
+    const basisAbsolute = tempAbsolute + PARTIAL_BASIS_SUFFIX;
     await rename(tempAbsolute, basisAbsolute);
     return basisAbsolute;
   }
@@ -295,6 +288,18 @@ export class Puller {
       await handle.close().catch(() => undefined);
     }
   }
+}
+
+/**
+ * The metadata of a temp file worth building on (a regular file with bytes in it), or undefined;
+ * anything else planted at that name (a symlink, a FIFO) is removed without being followed.
+ */
+async function usableBasis(absolute: string): Promise<BigIntStats | undefined> {
+  const stats = await lstatOrUndefined(absolute);
+  if (stats === undefined) return undefined;
+  if (stats.isFile() && stats.size > 0n) return stats;
+  await removePlanted(absolute);
+  return undefined;
 }
 
 async function* emptyChunks(): AsyncGenerator<Uint8Array> {}
