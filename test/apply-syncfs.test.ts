@@ -14,47 +14,37 @@ import { pseudoRandomBytes, tempDir } from './helpers.js';
 const system = await loadSyncFs();
 const noSyncFs = system === undefined ? 'this system has no syncfs that reports errors (Linux 5.8 or later)' : false;
 
-/** Two sides fetching whole files, B flushing its batches with `syncFs`. */
-async function sides(t: Parameters<typeof makeSide>[0], syncFs: SyncFs | null) {
+/**
+ * `count` small files made on A and applied by B, which flushes its fetch batches with `syncFs`:
+ * every file lands and B converges with A.
+ */
+async function applySmallFiles(t: Parameters<typeof makeSide>[0], count: number, syncFs: SyncFs): Promise<void> {
   const mesh: Mesh = new Map();
   const a = await makeSide(t, mesh, 'A', 'a'.repeat(16), { fetchFiles: fetchFrom(mesh) });
   const b = await makeSide(t, mesh, 'B', 'b'.repeat(16), { fetchFiles: fetchFrom(mesh), syncFs });
-  return { a, b };
-}
-
-async function smallFiles(root: string, count: number): Promise<void> {
-  for (let k = 0; k < count; k++) await put(root, `tree/d${k % 3}/f${k}.bin`, pseudoRandomBytes(1024 + k, k));
+  for (let k = 0; k < count; k++) await put(a.root, `tree/d${k % 3}/f${k}.bin`, pseudoRandomBytes(1024 + k, k));
+  const report = await sync(a, b);
+  assert.deepEqual(report.failed, []);
+  await assertConverged(a, b);
 }
 
 describe('apply: a fetch batch flushed with syncfs', () => {
   it('a batch of many files takes one syncfs, through the folder root opened before them, and lands', { skip: noSyncFs }, async (t) => {
     const flushed: string[] = [];
-    const { a, b } = await sides(t, (fd) => (flushed.push(fstatSync(fd).isDirectory() ? 'folder' : 'file'), system!(fd)));
-    await smallFiles(a.root, 40);
-    const report = await sync(a, b);
-    assert.deepEqual(report.failed, []);
+    await applySmallFiles(t, 40, (fd) => (flushed.push(fstatSync(fd).isDirectory() ? 'folder' : 'file'), system!(fd)));
     assert.deepEqual(flushed, ['folder']);
-    await assertConverged(a, b);
   });
 
   it('a few files are fsynced one by one, no syncfs', async (t) => {
     let calls = 0;
-    const { a, b } = await sides(t, () => (calls++, Promise.resolve(true)));
-    await smallFiles(a.root, 3);
-    const report = await sync(a, b);
-    assert.deepEqual(report.failed, []);
+    await applySmallFiles(t, 3, () => (calls++, Promise.resolve(true)));
     assert.equal(calls, 0);
-    await assertConverged(a, b);
   });
 
   it('where syncfs fails, each file is fsynced after all and the batch lands', async (t) => {
     let calls = 0;
-    const { a, b } = await sides(t, () => (calls++, Promise.resolve(false)));
-    await smallFiles(a.root, 40);
-    const report = await sync(a, b);
-    assert.deepEqual(report.failed, []);
+    await applySmallFiles(t, 40, () => (calls++, Promise.resolve(false)));
     assert.equal(calls, 1);
-    await assertConverged(a, b);
   });
 });
 

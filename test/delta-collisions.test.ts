@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -17,7 +17,7 @@ import {
 } from '../src/delta/index.js';
 import { BlockIndex, prefilterBytes } from '../src/delta/block-index.js';
 import { RK_MULT, weakHash } from '../src/delta/rolling-hash.js';
-import { chunksOf, equalBytes, pseudoRandomBytes, roundTrip, tempDir } from './helpers.js';
+import { chunksOf, equalBytes, pseudoRandomBytes, roundTrip, tempDir, writeChunks } from './helpers.js';
 
 /** A hostile signature: `blocks` blocks that all share one weak hash, with strong hashes that never match. */
 function equalWeakSignature(blocks: number, blockLength: number, weak: number): Signature {
@@ -166,14 +166,7 @@ describe('truncated strong hashes are verified by the whole-file hash and retrie
           literalPerAttempt.push(stats.literalBytes);
         })(),
       // As a puller writes: chunk by chunk, so a failed attempt leaves all it wrote.
-      write: async (chunks) => {
-        const handle = await open(outPath, 'w');
-        try {
-          for await (const chunk of chunks) await handle.write(chunk);
-        } finally {
-          await handle.close();
-        }
-      },
+      write: (chunks) => writeChunks(outPath, chunks),
       setAsideFailed: async () => {
         await rename(outPath, asidePath);
         return asidePath;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,16 @@ export async function tempDir(t: TestContext, prefix = 'mesh-test-'): Promise<st
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Writes `chunks` to the file at `path` (created or truncated) one by one, as a puller does: a failure leaves what came before it. */
+export async function writeChunks(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    for await (const chunk of chunks) await handle.write(chunk);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Yields `bytes` in pieces of `chunk` bytes, as a file or socket would. */

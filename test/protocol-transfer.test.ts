@@ -1,7 +1,7 @@
 import './protocol-helpers.js';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +21,7 @@ import { CHUNK_BROTLI, expectMessage, StreamReader, StreamWriter } from '../src/
 import { fetchDelta, newFetchStats, TransferServer, type FetchStats, type Resolution, type ServedTransfer } from '../src/protocol/transfer.js';
 import { encodeVarint } from '../src/protocol/varint.js';
 import { compare, type VersionVector } from '../src/store/version-vector.js';
-import { chunksOf, memoryBasis } from './helpers.js';
+import { chunksOf, memoryBasis, writeChunks } from './helpers.js';
 import { DEVICE_A, DEVICE_B, eventually, startNode } from './protocol-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -108,14 +108,7 @@ describe('transfer', () => {
         const fine = options.fineRound === true ? { answers: options.answers ?? answers } : {};
         return fetchDelta(client, server.peerId, { ...request, contentChecked: checked }, signature, { stats: s, ...fine });
       },
-      write: async (chunks) => {
-        const handle = await open(out, 'w');
-        try {
-          for await (const chunk of chunks) await handle.write(chunk);
-        } finally {
-          await handle.close();
-        }
-      },
+      write: (chunks) => writeChunks(out, chunks),
     });
     return { rebuilt: await readFile(out), stats, result, contentChecked };
   }
