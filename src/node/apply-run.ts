@@ -3,10 +3,9 @@ import { chmod, lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from '../fs/atomic-write.js';
 import { FolderMissingError } from '../folder/errors.js';
-import type { FolderLock } from '../folder/folder-lock.js';
 import { toAbsolute } from '../folder/paths.js';
 import { comparePaths } from '../store/memory-store.js';
-import type { FileChange, FileRecord, Store } from '../store/types.js';
+import type { FileChange, FileRecord } from '../store/types.js';
 import { EMPTY_VECTOR, merge, type VersionVector } from '../store/version-vector.js';
 import { ApplyReportBuilder, type AppliedPath, type ApplyReport, type PullSummary, type SkipReason } from './apply-report.js';
 import { conflictName } from './conflict-name.js';
@@ -23,16 +22,17 @@ import {
 } from './disk.js';
 import { MAX_FETCH_FILE_BYTES } from '../protocol/constants.js';
 import { ConflictCopyExistsError, InvalidRemoteRecordError } from './errors.js';
-import { BatchApply, type FetchFiles, type WholeFile } from './batch-apply.js';
+import { BatchApply, type WholeFile } from './batch-apply.js';
 import { misbehaviourOf } from './peer-penalties.js';
 import { LocalContentIndex, WantedContent } from './local-content.js';
 import { MoveSources } from './move-sources.js';
 import { decide, type Decision } from './planner.js';
 import { commitRecordOnly, recordOnlyKind, type RecordOnly } from './record-only.js';
 import { applyDeletes as applyDeleteBatches, tombstoneOf } from './batch-delete.js';
+import type { ApplierInit } from './applier.js';
 import type { PlainChange } from './locked-batch.js';
 import { applyFolders as applyFolderBatches, isPlainFolder } from './batch-folders.js';
-import { Puller, type Exchange, type PulledFile, type SignatureSource } from './puller.js';
+import { Puller, type PulledFile } from './puller.js';
 import { APPLIED_MODE_MASK, contentChangeOf, remoteRecordProblem, type RemoteRecord } from './remote-record.js';
 
 /** Peers one pull tries at most (each goes on from what the previous one sent). */
@@ -49,20 +49,8 @@ export interface IgnoreMatcher {
   isIgnored(path: string, isDirectory: boolean): boolean;
 }
 
-export interface ApplyRunComponents {
-  readonly root: string;
-  readonly store: Store;
-  readonly lock: FolderLock;
-  readonly exchange: Exchange;
-  readonly signatures?: SignatureSource;
-  readonly fetchFiles?: FetchFiles;
-  readonly sources?: (remote: RemoteRecord) => readonly string[];
-  readonly onPullFailed?: (peer: string, error: unknown) => void;
-  readonly concurrency: number;
-  readonly ignores?: IgnoreMatcher;
-  readonly checkFolder?: () => Promise<void>;
-  readonly rescan?: (paths: readonly string[]) => Promise<unknown>;
-}
+/** What an apply is given: the applier's parts (syncFs among them, passed on to BatchApply), its concurrency settled. */
+export type ApplyRunComponents = Omit<ApplierInit, 'concurrency'> & { readonly concurrency: number };
 
 /** What one path came to, before it goes into the report. */
 type Settled = { readonly applied: Omit<AppliedPath, 'status' | 'path' | 'decision'> } | { readonly skipped: SkipReason };
