@@ -1,5 +1,5 @@
-// mesh seals noise's large messages itself (src/node/noise-crypto.ts) to allocate one buffer fewer
-// per message: the bytes must be exactly those of noise's own crypto, for every size.
+// mesh seals and opens noise's large messages itself (src/node/noise-crypto.ts: one buffer fewer per
+// message, a KeyObject per key): the bytes must be exactly those of noise's own crypto, for every size.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
@@ -21,7 +21,27 @@ test('sealed messages are byte for byte those of noise’s own crypto, and it op
     const ours = joined(meshNoiseCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key));
     assert.ok(ours.equals(joined(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key))), `${length} bytes sealed differently`);
     assert.ok(joined(defaultCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, key)).equals(plaintext), `${length} bytes do not open`);
+    assert.ok(joined(meshNoiseCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, key)).equals(plaintext), `${length} bytes do not open here`);
+    const tampered = Buffer.from(ours);
+    tampered[tampered.length - 1] ^= 1;
+    assert.throws(() => meshNoiseCrypto.chaCha20Poly1305Decrypt(tampered, nonce, ad, key), `${length} bytes open with a wrong tag`);
   }
+});
+
+// Large messages use a KeyObject made once per session key (Node 24 makes a cipher from raw key
+// bytes ~4x slower): a key noise changed in place must seal and open with its new bytes.
+test('a key changed in place seals and opens with its new bytes', () => {
+  const key = randomBytes(32);
+  const ad = randomBytes(32);
+  const nonce = randomBytes(12);
+  const plaintext = randomBytes(65_519);
+  const before = joined(meshNoiseCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key));
+  randomBytes(32).copy(key);
+  const after = joined(meshNoiseCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key));
+  assert.ok(!after.equals(before));
+  assert.ok(after.equals(joined(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, key))), 'sealed with the old key');
+  assert.ok(joined(meshNoiseCrypto.chaCha20Poly1305Decrypt(after, nonce, ad, key)).equals(plaintext));
+  assert.throws(() => meshNoiseCrypto.chaCha20Poly1305Decrypt(before, nonce, ad, key), 'opened with the old key');
 });
 
 // A message that arrived split over two socket reads is opened piece by piece (src/node/noise-decrypt.ts),
