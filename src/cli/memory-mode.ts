@@ -11,11 +11,11 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'n
 export const BULK_HEAP_GROWING_PERCENT = 100;
 /**
  * V8 12 and later (Node 22 and 24) start marking the old generation again and again while it is
- * half its limit (--trace-incremental-marking: "allocation limit" at 14 of 29 MB), so doubling left
- * a 256 MiB transfer 25-40 full collections per node and 87-97 MB/s where Node 20 made 124-139
- * (bench:mesh's large file alone). Growing by 300% there: 5-14 collections, 116-143 MB/s, for a
- * peak ~10-15 MiB higher (127-134 MiB per node in bench:mesh's full runs on Node 22 and 24). Node
- * 20 keeps doubling: it does not mark early, and by 300% its peak passed bench:mesh's 120 MiB.
+ * half its limit (--trace-incremental-marking: "allocation limit" at 14 of 29 MB): with doubling,
+ * 16-39 full collections per node over bench:mesh's large file, edit and rename, and 83-108 MB/s
+ * for the file where Node 20 made 116-140. Growing by 300% there: 5-14 collections, 116-143 MB/s,
+ * for a peak ~10-15 MiB higher (127-134 MiB per node in bench:mesh's full runs on Node 22 and 24).
+ * Node 20 keeps doubling: it does not mark early, and by 300% its peak passed bench:mesh's 120 MiB.
  */
 export const BULK_HEAP_GROWING_PERCENT_V8_12 = 300;
 const V8_MAJOR = Number(process.versions.v8.split('.')[0]);
