@@ -61,3 +61,34 @@ test("a node's young generation stops growing at its cap, except while file data
   assert.ok(capped <= cap, `young generation ${capped} bytes outside a bulk flow, cap ${cap}`);
   assert.ok(bulk > cap, `young generation only ${bulk} bytes during a bulk flow: the same churn should grow it past ${cap}`);
 });
+
+test('a node at rest collects the Buffers its work left behind, but not during a bulk flow, and shows no global gc', () => {
+  // 32 MiB of Buffers let go after they lived through scavenges, as a node's data in flight does:
+  // in the old generation, which only a full collection sweeps.
+  const script = `
+    import { bulkFlowing, collectAtRest, favourMemory, REST_BUFFERS_COLLECTED_BYTES } from './src/cli/memory-mode.ts';
+    const buffers = () => process.memoryUsage().arrayBuffers;
+    favourMemory();
+    let held = Array.from({ length: 512 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    for (let round = 0; round < 20; round++) Array.from({ length: 100_000 }, (_, k) => ({ k }));
+    held = undefined;
+    bulkFlowing(true);
+    const duringFlow = collectAtRest();
+    const leftDuringFlow = buffers();
+    bulkFlowing(false);
+    const atRest = collectAtRest();
+    const leftAtRest = buffers();
+    const again = collectAtRest();
+    console.log(JSON.stringify({ limit: REST_BUFFERS_COLLECTED_BYTES, duringFlow, leftDuringFlow, atRest, leftAtRest, again, gc: typeof globalThis.gc }));
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr, '');
+  const result = JSON.parse(run.stdout) as { limit: number; duringFlow: boolean; leftDuringFlow: number; atRest: boolean; leftAtRest: number; again: boolean; gc: string };
+  assert.equal(result.duringFlow, false, 'collected during a bulk flow');
+  assert.ok(result.leftDuringFlow >= 32 * 1024 * 1024, `only ${result.leftDuringFlow} bytes of Buffers before the collection: the test needs garbage`);
+  assert.equal(result.atRest, true, 'no collection at rest');
+  assert.ok(result.leftAtRest < result.limit, `${result.leftAtRest} bytes of Buffers still held after the collection`);
+  assert.equal(result.again, false, 'collected again with nothing to collect');
+  assert.equal(result.gc, 'undefined', 'a global gc is visible');
+});

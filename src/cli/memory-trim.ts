@@ -1,5 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { loadLibc } from '../os/libc.js';
+import { collectAtRest } from './memory-mode.js';
 import { residentBytes } from '../os/proc-status.js';
 import { levelTablesIn, loadPageOut, MappedTableWatch } from './mapped-pages.js';
 import { loadProgramPagesRelease, ProgramPagesAtRest } from './program-pages.js';
@@ -102,6 +103,14 @@ export class MemoryTrimmer {
     this.timer = undefined;
   }
 
+  /** Trims at once (the caller knows much was just freed); growth counts from here. */
+  trimNow(): void {
+    this.trim();
+    this.trims++;
+    this.baseline = this.rss();
+    this.previous = this.baseline;
+  }
+
   /** Trims if the RSS grew enough; the baseline follows the RSS down, so growth counts from the lowest point. */
   check(): void {
     const now = this.rss();
@@ -112,10 +121,7 @@ export class MemoryTrimmer {
     if (grown < this.growthBytes && !(settled && grown >= SETTLED_GROWTH_BYTES)) {
       this.baseline = Math.min(this.baseline, now);
     } else {
-      this.trim();
-      this.trims++;
-      this.baseline = this.rss();
-      this.previous = this.baseline;
+      this.trimNow();
     }
     if (settled && !this.rested) {
       this.rested = true;
@@ -136,10 +142,11 @@ export function anonymousBytes(): number {
 }
 
 /**
- * Starts trimming for a long-running command (mesh join) as its anonymous memory grows, paging
- * out LevelDB's mapped tables under `stateDirectory` (mapped-pages.ts) as they grow and at rest,
- * and dropping the pages of Node's binary the node no longer uses at rest (program-pages.ts); a
- * stop function, which does nothing where none is possible.
+ * Starts trimming for a long-running command (mesh join) as its anonymous memory grows; at rest
+ * it collects garbage Buffers first (memory-mode.ts), pages out LevelDB's mapped tables under
+ * `stateDirectory` (mapped-pages.ts, also as they grow) and drops the pages of Node's binary the
+ * node no longer uses (program-pages.ts); a stop function, which does nothing where none is
+ * possible.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
   const trim = await loadMallocTrim();
@@ -151,6 +158,7 @@ export async function startMemoryTrim(stateDirectory: string): Promise<() => voi
   const releaseProgramPages = await loadProgramPagesRelease();
   const programPages = releaseProgramPages === undefined ? undefined : new ProgramPagesAtRest(releaseProgramPages);
   const atRest = () => {
+    if (collectAtRest()) trimmer.trimNow();
     pageOutTables();
     programPages?.atRest();
   };
