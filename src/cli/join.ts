@@ -5,7 +5,7 @@ import type { RebuildAttempt } from '../delta/index.js';
 import type { MeshNode, MeshNodeEvent } from '../node/mesh-node.js';
 import type { ScanReport } from '../folder/report.js';
 import { CliError, printable } from './errors.js';
-import { bulkFlowing, favourMemory } from './memory-mode.js';
+import { BULK_FLOW_BYTES_PER_WINDOW, bulkFlowing, favourMemory } from './memory-mode.js';
 import { limitMallocArenas, startMemoryTrim } from './memory-trim.js';
 import { tierUpLater } from './tier-up.js';
 import { DEFAULT_PULL_CONCURRENCY, MAX_PULL_CONCURRENCY, MAX_WATCH_DELAY_SETTING_MS } from '../node/config.js';
@@ -245,6 +245,7 @@ export function registerJoin(program: Command): void {
             for (const text of describeEvent(event, verbosity)) line(text);
           },
           onBulkFlow: bulkFlowing,
+          bulkFlowBytesPerWindow: BULK_FLOW_BYTES_PER_WINDOW,
         });
         // From before the first scan, whose garbage is the largest a node at rest keeps (bench:pi).
         const stopTrimming = await startMemoryTrim(path.join(dir, STATE_DIRECTORY));

@@ -70,6 +70,8 @@ export interface MeshNodeInit {
   onEvent?(event: MeshNodeEvent): void;
   /** Told when file data starts and stops flowing in bulk, to or from any peer (see BulkFlow). */
   onBulkFlow?(flowing: boolean): void;
+  /** File data per window that makes a bulk flow; default BULK_BYTES_PER_WINDOW. */
+  bulkFlowBytesPerWindow?: number;
 }
 
 /** What a running node reports, for its log. */
@@ -153,7 +155,7 @@ export class MeshNode {
   ) {
     // The exchange is made in start(); until then no peer is connected.
     this.tracker = new StatusTracker(folder.root, folder.store, (peer) => this.exchange?.progressOf(peer));
-    this.bulkFlow = new BulkFlow({ onChange: (flowing) => this.init.onBulkFlow?.(flowing) });
+    this.bulkFlow = new BulkFlow({ onChange: (flowing) => this.init.onBulkFlow?.(flowing), bytesPerWindow: init.bulkFlowBytesPerWindow });
     this.traffic = meterAll(this.tracker, this.bulkFlow);
     this.signatures = new SignatureCache(join(folder.root, STATE_DIRECTORY, SIGNATURES_DIRECTORY), folder.root, folder.store, (message) =>
       this.emit({ kind: 'error', message }),
