@@ -145,12 +145,11 @@ export function anonymousBytes(): number {
  * Starts trimming for a long-running command (mesh join) as its anonymous memory grows; at rest
  * it collects garbage Buffers first (memory-mode.ts), pages out LevelDB's mapped tables under
  * `stateDirectory` (mapped-pages.ts, also as they grow) and drops the pages of Node's binary the
- * node no longer uses (program-pages.ts); a stop function, which does nothing where none is
- * possible.
+ * node no longer uses (program-pages.ts); a stop function. Where there is no malloc_trim (musl,
+ * macOS: their allocators give freed memory back themselves) or no page-out, only the rest is done.
  */
 export async function startMemoryTrim(stateDirectory: string): Promise<() => void> {
-  const trim = await loadMallocTrim();
-  if (trim === undefined) return () => undefined;
+  const trim = (await loadMallocTrim()) ?? (() => false);
   const pageOut = await loadPageOut();
   // /proc/self/maps names files by their real paths.
   const tables = levelTablesIn(await realpath(stateDirectory).catch(() => stateDirectory));
