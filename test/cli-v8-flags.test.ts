@@ -5,10 +5,22 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
-function stderrOf(script: string): string {
+/** Runs a module script under tsx; it must exit 0. */
+function runScript(script: string): { stdout: string; stderr: string } {
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
-  return run.stderr;
+  return run;
+}
+
+function stderrOf(script: string): string {
+  return runScript(script).stderr;
+}
+
+/** What a script that must say nothing on stderr printed on stdout, parsed as JSON. */
+function quietResultOf<T>(script: string): T {
+  const { stdout, stderr } = runScript(script);
+  assert.equal(stderr, '');
+  return JSON.parse(stdout) as T;
 }
 
 test('tiering up later says nothing on stderr, on the V8 of this Node and on any other', () => {
@@ -54,10 +66,7 @@ test("a node's young generation stops growing at its cap, except while file data
     const bulk = await largestWhileChurning(10_000, YOUNG_GENERATION_CAP_BYTES + 1);
     console.log(JSON.stringify({ cap: YOUNG_GENERATION_CAP_BYTES, capped, bulk }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stderr, '');
-  const { cap, capped, bulk } = JSON.parse(run.stdout) as { cap: number; capped: number; bulk: number };
+  const { cap, capped, bulk } = quietResultOf<{ cap: number; capped: number; bulk: number }>(script);
   assert.ok(capped <= cap, `young generation ${capped} bytes outside a bulk flow, cap ${cap}`);
   assert.ok(bulk > cap, `young generation only ${bulk} bytes during a bulk flow: the same churn should grow it past ${cap}`);
 });
@@ -81,10 +90,7 @@ test('a node at rest collects the Buffers its work left behind, but not during a
     const again = collectAtRest();
     console.log(JSON.stringify({ limit: REST_BUFFERS_COLLECTED_BYTES, duringFlow, leftDuringFlow, atRest, leftAtRest, again, gc: typeof globalThis.gc }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stderr, '');
-  const result = JSON.parse(run.stdout) as { limit: number; duringFlow: boolean; leftDuringFlow: number; atRest: boolean; leftAtRest: number; again: boolean; gc: string };
+  const result = quietResultOf<{ limit: number; duringFlow: boolean; leftDuringFlow: number; atRest: boolean; leftAtRest: number; again: boolean; gc: string }>(script);
   assert.equal(result.duringFlow, false, 'collected during a bulk flow');
   assert.ok(result.leftDuringFlow >= 32 * 1024 * 1024, `only ${result.leftDuringFlow} bytes of Buffers before the collection: the test needs garbage`);
   assert.equal(result.atRest, true, 'no collection at rest');
