@@ -276,13 +276,16 @@ export class MeshNode {
     });
 
     await this.exchange.start();
-    this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
-    await this.server.start();
-    scanned();
+    // Watching starts before the first scan reads the folder, and its rescans wait for that scan: a
+    // change made while the node starts is found by the scan or rescanned after it, never left to
+    // the hourly full rescan.
+    let firstScanEnded: (succeeded: boolean) => void = () => undefined;
+    const firstScan = new Promise<boolean>((resolve) => (firstScanEnded = resolve));
     this.watcher = new FolderWatcher({
       root: folder.root,
       delayMs: this.init.watchDelayMs,
       rescan: async (paths) => {
+        if (!(await firstScan)) return;
         if (paths === undefined) await this.scan(undefined);
         else {
           const now = this.settling.watched(paths);
@@ -292,6 +295,16 @@ export class MeshNode {
       onError: (error) => this.emit({ kind: 'error', message: `watcher: ${error.message}` }),
     });
     await this.watcher.start();
+    let succeeded = false;
+    try {
+      this.emit({ kind: 'initial-scan', report: await this.scan(undefined, true) });
+      await this.server.start();
+      scanned();
+      succeeded = true;
+    } finally {
+      // A rescan already waiting goes on, or (the start failed) gives up: stop() waits for it.
+      firstScanEnded(succeeded);
+    }
     const { gui } = this.init;
     if (this.init.control !== false || gui !== undefined) {
       this.control = new ControlServer({ status: () => this.status() });
