@@ -118,6 +118,12 @@ export const MAX_ACTIVE_TRANSFERS_PER_PEER = 4;
 export const TRANSFER_IDLE_TIMEOUT = 30_000;
 /** The index stream's first message (request or first batch) must come within this. */
 export const INDEX_FIRST_MESSAGE_TIMEOUT = 30_000;
+/**
+ * An index stream that ended while another connection to its peer is open waits this long for its
+ * own connection to close: if it does, the stream ended with a duplicate connection the lower peer
+ * id closed (a simultaneous dial), and is reopened on the other at once, with no warning.
+ */
+export const INDEX_DUPLICATE_CLOSE_WAIT = 1000;
 /** An index server with nothing to send sends an empty batch this often... */
 export const INDEX_KEEP_ALIVE_INTERVAL = 60_000;
 /** ...so a client that hears nothing for this long (3 keep-alives) gives the stream up. */

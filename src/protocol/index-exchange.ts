@@ -1,6 +1,7 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { FileRecord, Store } from '../store/types.js';
 import {
+  INDEX_DUPLICATE_CLOSE_WAIT,
   INDEX_FIRST_MESSAGE_TIMEOUT,
   INDEX_IDLE_TIMEOUT,
   INDEX_KEEP_ALIVE_INTERVAL,
@@ -27,7 +28,8 @@ import { metered, type TrafficMeter } from './traffic.js';
  * hand each to `onBatch` and only once that resolves store `received = lastSequence`, so a crash
  * or restart asks again for exactly what was not yet handled. The next batches are read while one
  * is handled, and its progress is written while the next is (in order). A stream that fails is
- * reopened with backoff while the peer stays connected.
+ * reopened with backoff while the peer stays connected; one that ended with a duplicate
+ * connection (see prunedDuplicate) at once, and without a warning.
  *
  * Server: answer with every record above `since`, in batches of at most 1000 records and about
  * 1 MiB, the last (or an empty one) closing the first sweep; then keep the stream open and, after
@@ -39,8 +41,13 @@ import { metered, type TrafficMeter } from './traffic.js';
  * get from that session may let a later one be left out of it (see Echoes.merged).
  */
 
+/** A client's stream ended with a duplicate connection (see prunedDuplicate): reopened at once, quietly. */
+class DuplicateClosedError extends StreamEndedError {
+  override name = 'DuplicateClosedError';
+}
+
 /** What the exchange needs of a libp2p node. */
-export type IndexHost = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'addEventListener' | 'removeEventListener'>;
+export type IndexHost = Pick<Libp2p, 'handle' | 'unhandle' | 'getConnections' | 'addEventListener' | 'removeEventListener'>;
 
 export interface IndexExchangeInit {
   libp2p: IndexHost;
@@ -246,6 +253,7 @@ export class IndexExchange {
     const onClose = () => session.wake?.();
     stream.addEventListener('close', onClose);
     this.servers.add(session);
+    let failure: { error: unknown } | undefined;
     try {
       if (!this.running) throw new StreamEndedError('index exchange stopped');
       const since = decodeIndexRequest(await expectMessage(reader, MAX_INDEX_REQUEST_BYTES, 'the index request'));
@@ -280,13 +288,14 @@ export class IndexExchange {
       }
     } catch (error) {
       if (stream.status === 'open') stream.abort(asError(error));
-      if (this.running) this.report(peer, error);
+      failure = { error };
     } finally {
       idle.stop();
       reader.release();
       stream.removeEventListener('close', onClose);
       this.servers.delete(session);
     }
+    if (failure !== undefined && this.running && !(await this.prunedDuplicate(connection, failure.error))) this.report(peer, failure.error);
   }
 
   /**
@@ -362,6 +371,7 @@ export class IndexExchange {
       try {
         await this.session(peer, client, () => (progressed = true));
       } catch (error) {
+        if (error instanceof DuplicateClosedError) continue;
         if (this.running && !signal.aborted) this.report(peer, error);
       }
       if (progressed) delay = this.retryDelay.min;
@@ -379,6 +389,40 @@ export class IndexExchange {
     }
   }
 
+  /**
+   * Whether a stream ended by `error` ended with its connection, closed while another connection to
+   * the same peer stays open: a duplicate from a simultaneous dial, which the lower peer id closes
+   * (see MeshNetwork). The stream can end a moment before its connection is seen to close, so this
+   * waits up to INDEX_DUPLICATE_CLOSE_WAIT for that, and only where the other connection is open.
+   */
+  private async prunedDuplicate(connection: Connection, error: unknown): Promise<boolean> {
+    if (error instanceof ProtocolError) return false;
+    const otherOpen = () => this.init.libp2p.getConnections(connection.remotePeer).some((c) => c.id !== connection.id && c.status === 'open');
+    if (!otherOpen()) return false;
+    if (connection.status === 'open') {
+      const libp2p = this.init.libp2p;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          libp2p.removeEventListener('connection:close', onClose);
+          resolve();
+        };
+        const onClose = (event: CustomEvent<Connection>) => {
+          if (event.detail.id === connection.id) done();
+        };
+        const timer = setTimeout(done, INDEX_DUPLICATE_CLOSE_WAIT);
+        libp2p.addEventListener('connection:close', onClose);
+      });
+    }
+    return connection.status !== 'open' && otherOpen();
+  }
+
+  /** A client's `error`, or a DuplicateClosedError where it came of a duplicate's close (see prunedDuplicate). */
+  private async quietIfDuplicate(peer: string, connection: Connection, error: unknown, signal: AbortSignal): Promise<unknown> {
+    if (signal.aborted || !(await this.prunedDuplicate(connection, error))) return error;
+    return new DuplicateClosedError(`index stream to ${peer} ended with a duplicate connection`, { cause: error });
+  }
+
   /** Stores that this node has handled `peer`'s records up to `received`. */
   private async storeProgress(peer: string, received: number): Promise<void> {
     const progress = await this.init.store.getPeer(peer);
@@ -389,9 +433,15 @@ export class IndexExchange {
   private async session(peer: string, client: ClientSession, onProgress: () => void): Promise<void> {
     const { signal } = client.controller;
     const store = this.init.store;
-    const stream = await this.init.libp2p.dialProtocol(client.peerId, INDEX_PROTOCOL, {
-      signal: AbortSignal.any([signal, AbortSignal.timeout(this.firstMessageTimeout)]),
-    });
+    // On a connection of our choosing, so that a failure can be told from a duplicate's close.
+    const connection = this.init.libp2p.getConnections(client.peerId).find((c) => c.status === 'open');
+    if (connection === undefined) throw new StreamEndedError(`no connection to ${peer}`);
+    let stream: Stream;
+    try {
+      stream = await connection.newStream(INDEX_PROTOCOL, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.firstMessageTimeout)]) });
+    } catch (error) {
+      throw await this.quietIfDuplicate(peer, connection, error, signal);
+    }
     const onAbort = () => stream.abort(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
     const idle = guardStream(stream, new IdleTimeout(this.idleTimeout, `index stream to ${peer}`));
@@ -457,7 +507,7 @@ export class IndexExchange {
       await saving;
     } catch (error) {
       stream.abort(asError(error));
-      throw error;
+      throw await this.quietIfDuplicate(peer, connection, error, signal);
     } finally {
       idle.stop();
       signal.removeEventListener('abort', onAbort);
