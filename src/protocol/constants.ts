@@ -119,11 +119,11 @@ export const TRANSFER_IDLE_TIMEOUT = 30_000;
 /** The index stream's first message (request or first batch) must come within this. */
 export const INDEX_FIRST_MESSAGE_TIMEOUT = 30_000;
 /**
- * An index stream that ended while another connection to its peer is open waits this long for its
- * own connection to close: if it does, the stream ended with a duplicate connection the lower peer
- * id closed (a simultaneous dial), and is reopened on the other at once, with no warning.
+ * An index stream that ended (not by a protocol error) waits at most this long to see its
+ * connection close: then it ended with it (the peer left, or a duplicate connection was closed),
+ * and no warning is printed.
  */
-export const INDEX_DUPLICATE_CLOSE_WAIT = 1000;
+export const INDEX_CONNECTION_CLOSE_WAIT = 1000;
 /** An index server with nothing to send sends an empty batch this often... */
 export const INDEX_KEEP_ALIVE_INTERVAL = 60_000;
 /** ...so a client that hears nothing for this long (3 keep-alives) gives the stream up. */

@@ -1,7 +1,7 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { FileRecord, Store } from '../store/types.js';
 import {
-  INDEX_DUPLICATE_CLOSE_WAIT,
+  INDEX_CONNECTION_CLOSE_WAIT,
   INDEX_FIRST_MESSAGE_TIMEOUT,
   INDEX_IDLE_TIMEOUT,
   INDEX_KEEP_ALIVE_INTERVAL,
@@ -28,8 +28,9 @@ import { metered, type TrafficMeter } from './traffic.js';
  * hand each to `onBatch` and only once that resolves store `received = lastSequence`, so a crash
  * or restart asks again for exactly what was not yet handled. The next batches are read while one
  * is handled, and its progress is written while the next is (in order). A stream that fails is
- * reopened with backoff while the peer stays connected; one that ended with a duplicate
- * connection (see prunedDuplicate) at once, and without a warning.
+ * reopened with backoff while the peer stays connected. One that ended with its connection (see
+ * endedWithConnection) is no failure worth a warning: the peer left (its disconnect is reported),
+ * or the connection was a duplicate, and the stream is reopened on the other one at once.
  *
  * Server: answer with every record above `since`, in batches of at most 1000 records and about
  * 1 MiB, the last (or an empty one) closing the first sweep; then keep the stream open and, after
@@ -41,9 +42,9 @@ import { metered, type TrafficMeter } from './traffic.js';
  * get from that session may let a later one be left out of it (see Echoes.merged).
  */
 
-/** A client's stream ended with a duplicate connection (see prunedDuplicate): reopened at once, quietly. */
-class DuplicateClosedError extends StreamEndedError {
-  override name = 'DuplicateClosedError';
+/** A client's stream ended with its connection (see endedWithConnection): not reported. */
+class ConnectionClosedError extends StreamEndedError {
+  override name = 'ConnectionClosedError';
 }
 
 /** What the exchange needs of a libp2p node. */
@@ -295,7 +296,7 @@ export class IndexExchange {
       stream.removeEventListener('close', onClose);
       this.servers.delete(session);
     }
-    if (failure !== undefined && this.running && !(await this.prunedDuplicate(connection, failure.error))) this.report(peer, failure.error);
+    if (failure !== undefined && this.running && !(await this.endedWithConnection(connection, failure.error))) this.report(peer, failure.error);
   }
 
   /**
@@ -371,8 +372,12 @@ export class IndexExchange {
       try {
         await this.session(peer, client, () => (progressed = true));
       } catch (error) {
-        if (error instanceof DuplicateClosedError) continue;
-        if (this.running && !signal.aborted) this.report(peer, error);
+        if (error instanceof ConnectionClosedError) {
+          // Another connection to the peer (a duplicate's close left it): at once, on that one.
+          if (this.openConnection(client.peerId) !== undefined) continue;
+        } else if (this.running && !signal.aborted) {
+          this.report(peer, error);
+        }
       }
       if (progressed) delay = this.retryDelay.min;
       if (!this.running || signal.aborted) break;
@@ -390,37 +395,39 @@ export class IndexExchange {
   }
 
   /**
-   * Whether a stream ended by `error` ended with its connection, closed while another connection to
-   * the same peer stays open: a duplicate from a simultaneous dial, which the lower peer id closes
-   * (see MeshNetwork). The stream can end a moment before its connection is seen to close, so this
-   * waits up to INDEX_DUPLICATE_CLOSE_WAIT for that, and only where the other connection is open.
+   * Whether a stream ended by `error` ended with its connection: the peer left (its disconnect is
+   * reported on its own) or the connection was a duplicate from a simultaneous dial, which the
+   * lower peer id closes (see MeshNetwork). The stream can end a moment before its connection is
+   * seen to close, so this waits up to INDEX_CONNECTION_CLOSE_WAIT for that. A ProtocolError is
+   * the peer's fault, whatever happened to the connection.
    */
-  private async prunedDuplicate(connection: Connection, error: unknown): Promise<boolean> {
+  private async endedWithConnection(connection: Connection, error: unknown): Promise<boolean> {
     if (error instanceof ProtocolError) return false;
-    const otherOpen = () => this.init.libp2p.getConnections(connection.remotePeer).some((c) => c.id !== connection.id && c.status === 'open');
-    if (!otherOpen()) return false;
-    if (connection.status === 'open') {
-      const libp2p = this.init.libp2p;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          libp2p.removeEventListener('connection:close', onClose);
-          resolve();
-        };
-        const onClose = (event: CustomEvent<Connection>) => {
-          if (event.detail.id === connection.id) done();
-        };
-        const timer = setTimeout(done, INDEX_DUPLICATE_CLOSE_WAIT);
-        libp2p.addEventListener('connection:close', onClose);
-      });
-    }
-    return connection.status !== 'open' && otherOpen();
+    if (connection.status !== 'open') return true;
+    const libp2p = this.init.libp2p;
+    return new Promise<boolean>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        libp2p.removeEventListener('connection:close', onClose);
+        resolve(connection.status !== 'open');
+      };
+      const onClose = (event: CustomEvent<Connection>) => {
+        if (event.detail.id === connection.id) done();
+      };
+      const timer = setTimeout(done, INDEX_CONNECTION_CLOSE_WAIT);
+      libp2p.addEventListener('connection:close', onClose);
+    });
   }
 
-  /** A client's `error`, or a DuplicateClosedError where it came of a duplicate's close (see prunedDuplicate). */
-  private async quietIfDuplicate(peer: string, connection: Connection, error: unknown, signal: AbortSignal): Promise<unknown> {
-    if (signal.aborted || !(await this.prunedDuplicate(connection, error))) return error;
-    return new DuplicateClosedError(`index stream to ${peer} ended with a duplicate connection`, { cause: error });
+  /** A client's `error`, or a ConnectionClosedError where the stream ended with its connection. */
+  private async quietIfClosed(peer: string, connection: Connection, error: unknown, signal: AbortSignal): Promise<unknown> {
+    if (signal.aborted || !(await this.endedWithConnection(connection, error))) return error;
+    return new ConnectionClosedError(`index stream to ${peer} ended with its connection`, { cause: error });
+  }
+
+  /** An open connection to the peer (none while it is closing). */
+  private openConnection(peerId: PeerId): Connection | undefined {
+    return this.init.libp2p.getConnections(peerId).find((c) => c.status === 'open');
   }
 
   /** Stores that this node has handled `peer`'s records up to `received`. */
@@ -433,14 +440,14 @@ export class IndexExchange {
   private async session(peer: string, client: ClientSession, onProgress: () => void): Promise<void> {
     const { signal } = client.controller;
     const store = this.init.store;
-    // On a connection of our choosing, so that a failure can be told from a duplicate's close.
-    const connection = this.init.libp2p.getConnections(client.peerId).find((c) => c.status === 'open');
-    if (connection === undefined) throw new StreamEndedError(`no connection to ${peer}`);
+    // On a connection of our choosing, so that a failure can be told from that connection's close.
+    const connection = this.openConnection(client.peerId);
+    if (connection === undefined) throw new ConnectionClosedError(`no open connection to ${peer}`);
     let stream: Stream;
     try {
       stream = await connection.newStream(INDEX_PROTOCOL, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.firstMessageTimeout)]) });
     } catch (error) {
-      throw await this.quietIfDuplicate(peer, connection, error, signal);
+      throw await this.quietIfClosed(peer, connection, error, signal);
     }
     const onAbort = () => stream.abort(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -455,6 +462,7 @@ export class IndexExchange {
     const reader = new StreamReader(stream, { onActivity, ...meter });
     const writer = new StreamWriter(stream, { onActivity, ...meter });
     let saving: Promise<void> = Promise.resolve();
+    let applyFailed = false;
     try {
       if (signal.aborted) throw signal.reason;
       let received = (await store.getPeer(peer)).received;
@@ -490,6 +498,9 @@ export class IndexExchange {
         applying = true;
         try {
           if (records.length > 0) await this.init.onBatch(peer, records, lastSequence);
+        } catch (error) {
+          applyFailed = true;
+          throw error;
         } finally {
           applying = false;
         }
@@ -507,7 +518,8 @@ export class IndexExchange {
       await saving;
     } catch (error) {
       stream.abort(asError(error));
-      throw await this.quietIfDuplicate(peer, connection, error, signal);
+      // A batch this node could not apply is its own news, whatever happens to the connection.
+      throw applyFailed ? error : await this.quietIfClosed(peer, connection, error, signal);
     } finally {
       idle.stop();
       signal.removeEventListener('abort', onAbort);
