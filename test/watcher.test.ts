@@ -40,6 +40,13 @@ describe('the folder watcher', () => {
     assert.deepEqual(rescans[0], ['hello world.txt']);
   });
 
+  it('rescans just the path of a name that begins with two dots, not the whole folder', async (t) => {
+    const { root, rescans } = await watched(t);
+    await writeFile(join(root, '..x'), 'a name, not the parent folder');
+    await eventually(() => rescans.length > 0, 'a rescan');
+    assert.deepEqual(rescans[0], ['..x']);
+  });
+
   it('turns a burst of 500 new files into a few rescans that cover them all', async (t) => {
     const { root, rescans } = await watched(t);
     await mkdir(join(root, 'burst'));

@@ -109,7 +109,8 @@ export class FolderWatcher {
     if (!this.fullPending) {
       for (const event of events) {
         const path = relative(this.init.root, event.path).split(sep).join('/');
-        if (path === '' || path.startsWith('..')) {
+        // '..x' is a name in the folder; only '..' itself or '../...' lies outside it.
+        if (path === '' || path === '..' || path.startsWith('../')) {
           // The root itself changed (moved, deleted): the rescan will find out what happened.
           this.requestFull();
           return;
