@@ -82,11 +82,18 @@ export function toAbsolute(root: string, path: string): string {
   const prefix = rootPrefix(root);
   if (prefix !== undefined) return prefix + (sep === '/' ? path : path.replaceAll('/', sep));
   const absolute = join(root, ...path.split('/'));
-  const back = relative(root, absolute);
-  if (back === '' || back === '..' || back.startsWith(`..${sep}`) || isAbsolute(back)) {
+  if (isRootOrOutside(relative(root, absolute))) {
     throw new PathOutsideRootError(`path ${JSON.stringify(path)} leaves the folder root`);
   }
   return absolute;
+}
+
+/**
+ * Whether `back`, what path.relative(root, p) gave, says p is the root itself or lies outside it.
+ * A '..' segment leaves; a name that only begins with two dots ('..x') is inside.
+ */
+export function isRootOrOutside(back: string): boolean {
+  return back === '' || back === '..' || back.startsWith(`..${sep}`) || isAbsolute(back);
 }
 
 /** `name` inside the folder-relative directory `parent` ('' is the root). */

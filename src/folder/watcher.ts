@@ -3,6 +3,7 @@ import type { AsyncSubscription, Event, SubscribeCallback } from '@parcel/watche
 import { TEMP_PREFIX } from '../fs/atomic-write.js';
 import { watchDirectories } from './directory-watch.js';
 import { STATE_DIRECTORY } from './folder-root.js';
+import { isRootOrOutside } from './paths.js';
 
 import { DEFAULT_WATCH_DELAY_MS, MAX_WATCH_DELAY_MS } from './watch-timing.js';
 
@@ -108,14 +109,13 @@ export class FolderWatcher {
     }
     if (!this.fullPending) {
       for (const event of events) {
-        const path = relative(this.init.root, event.path).split(sep).join('/');
-        // '..x' is a name in the folder; only '..' itself or '../...' lies outside it.
-        if (path === '' || path === '..' || path.startsWith('../')) {
+        const back = relative(this.init.root, event.path);
+        if (isRootOrOutside(back)) {
           // The root itself changed (moved, deleted): the rescan will find out what happened.
           this.requestFull();
           return;
         }
-        this.pending.add(path);
+        this.pending.add(back.split(sep).join('/'));
       }
       if (this.pending.size > MAX_PENDING_PATHS) {
         this.requestFull();
